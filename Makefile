@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Each creates .venv with
+# python3 -m venv and installs the project with pip when it is missing (or when
+# pyproject.toml changed since).
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# NOTES.md: a hang in XLA's CPU thread pool with vmapped training loops; this removes it.
+export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false $(XLA_FLAGS)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test proofs bench venv clean help
+
+help:
+	@echo "make run    verify every claim, write report/derivations.md"
+	@echo "make test   the test suite (twins, laws, end-to-end)"
+	@echo "make bench  benchmarks (FVP/CG cost)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "is neither a file nor a directory" || true
+	@$(PY) -c "import jax, sympy, gymnax, optax, hypothesis" || (echo "install failed" >&2; exit 1)
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+proofs: $(STAMP)
+	$(PY) -m proofs
+
+run: $(STAMP)
+	$(PY) -m proofs
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/fvp.py
+
+clean:
+	rm -rf report runs .pytest_cache .hypothesis

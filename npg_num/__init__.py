@@ -1,0 +1,50 @@
+"""npg_num: the Natural Policy Gradient, numerically (JAX only; never imports sympy).
+
+The registry families with dense Fisher matrices (four routes), Fisher-vector products by
+two routes for any policy ``theta -> distribution parameters``, conjugate gradient, and the
+guarded natural step.
+"""
+
+from .bandit import expected_reward, policy_gradient, reward_fn, surrogate
+from .cg import CGResult, cg
+from .distributions import CATEGORICAL, DIAG_GAUSSIAN, HEADS, Categorical, DiagGaussian
+from .errors import NPGInputError
+from .families import FAMILIES, Family, expectation, family_policy, get_family, quadrature
+from .fisher import FISHER_ROUTES, fisher, policy_fisher
+from .fvp import ROUTES, densify, fvp, make_fvp
+from .natural_step import StepResult, natural_step
+from .networks import Policy, apply_mlp, init_mlp, mlp_policy
+
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "get_family",
+    "family_policy",
+    "quadrature",
+    "expectation",
+    "NPGInputError",
+    "Categorical",
+    "DiagGaussian",
+    "CATEGORICAL",
+    "DIAG_GAUSSIAN",
+    "HEADS",
+    "fisher",
+    "FISHER_ROUTES",
+    "policy_fisher",
+    "fvp",
+    "make_fvp",
+    "densify",
+    "ROUTES",
+    "cg",
+    "CGResult",
+    "natural_step",
+    "StepResult",
+    "Policy",
+    "mlp_policy",
+    "init_mlp",
+    "apply_mlp",
+    "reward_fn",
+    "expected_reward",
+    "surrogate",
+    "policy_gradient",
+]

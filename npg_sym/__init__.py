@@ -1,0 +1,58 @@
+"""npg_sym: the Natural Policy Gradient, exactly (SymPy only; never imports jax).
+
+Families of policies with their Fisher matrices (three routes), KL divergences and Taylor
+expansions, the bandit surrogate, and the closed-form trust-region step.
+"""
+
+from .bandit import (
+    Bandit,
+    advantage,
+    bandit,
+    expected_reward,
+    policy_gradient,
+    surrogate,
+    surrogate_taylor,
+)
+from .errors import NPGInputError
+from .expectation import gaussian_integral
+from .simplification import adjugate, det, exp_to_rational, is_zero, tidy, tidy_matrix
+from .families import FAMILIES, Family, categorical_softmax, expectation, get_family, primed
+from .fisher import fisher, fisher_from_hessian, fisher_from_kl, score
+from .kl import direction_symbols, kl, kl_taylor, taylor_terms
+from .trust_region import TrustRegionSolution, natural_step, null_space, solve_trust_region
+
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "get_family",
+    "expectation",
+    "primed",
+    "categorical_softmax",
+    "gaussian_integral",
+    "tidy",
+    "tidy_matrix",
+    "is_zero",
+    "det",
+    "adjugate",
+    "exp_to_rational",
+    "NPGInputError",
+    "score",
+    "fisher",
+    "fisher_from_kl",
+    "fisher_from_hessian",
+    "kl",
+    "kl_taylor",
+    "direction_symbols",
+    "taylor_terms",
+    "Bandit",
+    "bandit",
+    "expected_reward",
+    "advantage",
+    "surrogate",
+    "surrogate_taylor",
+    "policy_gradient",
+    "natural_step",
+    "solve_trust_region",
+    "TrustRegionSolution",
+    "null_space",
+]

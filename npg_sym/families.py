@@ -1,0 +1,155 @@
+"""The registry of small analytic policy families, exactly in SymPy.
+
+Each family is a distribution pi_theta(x) over one outcome ``x`` (an action of a one-state
+policy), given by its log-probability. The keys are shared with ``npg_num.FAMILIES``: a
+test asserts the two key sets are equal and checks every family twin against twin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+import sympy as sp
+
+from .errors import NPGInputError
+from .expectation import gaussian_integral
+
+__all__ = ["Family", "FAMILIES", "get_family", "expectation", "primed", "categorical_softmax"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A parametric family pi_theta(x).
+
+    Parameters
+    ==========
+    name : the registry key.
+    params : theta, SymPy symbols carrying their assumptions (``positive=True`` for a
+        standard deviation, ``negative=True`` for eta2), so that simplification is sound.
+    outcome : the outcome symbol ``x``.
+    log_prob : log pi_theta(x), an expression in ``params`` and ``outcome``.
+    support : the finite outcomes, or ``None`` for the real line.
+    description : one line for reports.
+    """
+
+    name: str
+    params: tuple[sp.Symbol, ...]
+    outcome: sp.Symbol
+    log_prob: sp.Expr
+    support: tuple[int, ...] | None
+    description: str
+
+    @property
+    def dim(self) -> int:
+        return len(self.params)
+
+    @property
+    def discrete(self) -> bool:
+        return self.support is not None
+
+    def log_prob_at(self, values: Sequence[sp.Expr]) -> sp.Expr:
+        """log pi_values(x): the log-probability with theta replaced by ``values``."""
+        values = tuple(sp.sympify(v) for v in values)
+        if len(values) != self.dim:
+            raise NPGInputError(
+                f"family {self.name!r} has {self.dim} parameters {self.params}; "
+                f"got {len(values)} values {values}"
+            )
+        return self.log_prob.xreplace(dict(zip(self.params, values)))
+
+    def density(self) -> sp.Expr:
+        return sp.exp(self.log_prob)
+
+
+def primed(family: Family, suffix: str = "'") -> tuple[sp.Symbol, ...]:
+    """Fresh symbols theta' with the same assumptions as theta (for KL(theta || theta'))."""
+    return tuple(sp.Symbol(p.name + suffix, **p.assumptions0) for p in family.params)
+
+
+def expectation(family: Family, f: sp.Expr, params: Sequence[sp.Expr] | None = None) -> sp.Expr:
+    """E_{x ~ pi_theta}[f(x)], exactly: a finite sum, or a Gaussian integral over R.
+
+    ``params`` evaluates the expectation under pi at other parameter values (default theta).
+    """
+    log_prob = family.log_prob if params is None else family.log_prob_at(params)
+    x = family.outcome
+    if family.discrete:
+        return sp.Add(*(f.subs(x, k) * sp.exp(log_prob.subs(x, k)) for k in family.support))
+    return gaussian_integral(f * sp.exp(log_prob), x)
+
+
+def categorical_softmax(k: int, name: str | None = None, outcome: sp.Symbol | None = None) -> Family:
+    """Categorical over {0, ..., k-1} with softmax logits (t1, ..., tk): a singular Fisher."""
+    if not isinstance(k, int) or k < 2:
+        raise NPGInputError(f"a categorical family needs an integer k >= 2 outcomes, got {k!r}")
+    x = outcome if outcome is not None else sp.Symbol("x", real=True)
+    logits = sp.symbols(f"t1:{k + 1}", real=True)
+    log_z = sp.log(sum(sp.exp(ti) for ti in logits))
+    pieces = [(logits[i], sp.Eq(x, i)) for i in range(k - 1)]
+    picked = sp.Piecewise(*pieces, (logits[-1], True))
+    return Family(
+        name or f"categorical_softmax{k}", logits, x, picked - log_z, tuple(range(k)),
+        f"categorical over {{0, ..., {k - 1}}} with softmax logits; singular Fisher",
+    )
+
+
+def _build() -> dict[str, Family]:
+    x = sp.Symbol("x", real=True)
+    families = []
+
+    t = sp.Symbol("t", real=True)
+    # p = sigmoid(t): log p = t - log(1 + e^t), log(1 - p) = -log(1 + e^t).
+    families.append(Family(
+        "bernoulli_logit", (t,), x, x * t - sp.log(1 + sp.exp(t)), (0, 1),
+        "Bernoulli over {0, 1} with p = sigmoid(t)",
+    ))
+
+    families.append(categorical_softmax(3, name="categorical_softmax3", outcome=x))
+
+    def normal_log_prob(mean: sp.Expr, std: sp.Expr) -> sp.Expr:
+        return -((x - mean) ** 2) / (2 * std**2) - sp.log(std) - sp.log(2 * sp.pi) / 2
+
+    mu = sp.Symbol("mu", real=True)
+    families.append(Family(
+        "gaussian_unit_mean", (mu,), x, normal_log_prob(mu, sp.Integer(1)), None,
+        "normal N(mu, 1): F = 1, the flat case",
+    ))
+
+    sigma = sp.Symbol("sigma", positive=True)
+    families.append(Family(
+        "gaussian_mean_std", (mu, sigma), x, normal_log_prob(mu, sigma), None,
+        "normal N(mu, sigma^2), sigma > 0",
+    ))
+
+    s = sp.Symbol("s", real=True)
+    families.append(Family(
+        "gaussian_mean_logstd", (mu, s), x, normal_log_prob(mu, sp.exp(s)), None,
+        "normal N(mu, exp(2 s))",
+    ))
+
+    eta1 = sp.Symbol("eta1", real=True)
+    eta2 = sp.Symbol("eta2", negative=True)
+    # Exponential-family form: log p = eta . T(x) - A(eta) with T(x) = (x, x^2),
+    # A(eta) = -eta1^2 / (4 eta2) - log(-2 eta2) / 2 + log(2 pi) / 2.
+    log_partition = -(eta1**2) / (4 * eta2) - sp.log(-2 * eta2) / 2 + sp.log(2 * sp.pi) / 2
+    families.append(Family(
+        "gaussian_natural", (eta1, eta2), x, eta1 * x + eta2 * x**2 - log_partition, None,
+        "normal in natural parameters: eta1 = mu / sigma^2, eta2 = -1 / (2 sigma^2) < 0",
+    ))
+    return {f.name: f for f in families}
+
+
+FAMILIES: Mapping[str, Family] = MappingProxyType(_build())
+
+
+def get_family(family: str | Family) -> Family:
+    """The family itself, or the registered one with this key (clear error otherwise)."""
+    if isinstance(family, Family):
+        return family
+    try:
+        return FAMILIES[family]
+    except (KeyError, TypeError):
+        allowed = ", ".join(sorted(FAMILIES))
+        raise NPGInputError(f"unknown family key {family!r}; allowed keys: {allowed}") from None

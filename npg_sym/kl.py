@@ -1,0 +1,96 @@
+"""KL divergence between members of a family, and its Taylor expansion (C3).
+
+    KL(pi_theta || pi_theta') = E_{x ~ pi_theta}[log pi_theta(x) - log pi_theta'(x)]
+
+    KL(theta || theta + eps d) = sum_k T_k eps^k,   T_0 = T_1 = 0,   T_2 = 1/2 d^T F d.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Sequence
+
+import sympy as sp
+
+from .simplification import tidy
+
+from .errors import NPGInputError
+from .families import Family, expectation, get_family
+
+__all__ = ["kl", "kl_taylor", "direction_symbols", "taylor_terms"]
+
+
+@cache
+def _kl(fam: Family, other: tuple[sp.Expr, ...]) -> sp.Expr:
+    log_ratio = fam.log_prob - fam.log_prob_at(other)
+    return tidy(expectation(fam, log_ratio))
+
+
+def kl(family: str | Family, other: Sequence[sp.Expr]) -> sp.Expr:
+    """KL(pi_theta || pi_other): ``other`` is a tuple of symbols or values, one per parameter.
+
+    Examples
+    ========
+    >>> import sympy as sp
+    >>> kl("gaussian_unit_mean", (sp.Symbol("m", real=True),))
+    (m - mu)**2/2
+    """
+    fam = get_family(family)
+    values = tuple(sp.sympify(v) for v in other)
+    if len(values) != fam.dim:
+        raise NPGInputError(
+            f"family {fam.name!r} has {fam.dim} parameters {fam.params}; "
+            f"got {len(values)} values for the other distribution: {values}"
+        )
+    return _kl(fam, values)
+
+
+def direction_symbols(family: str | Family, name: str = "d") -> tuple[sp.Symbol, ...]:
+    """Real symbols d_1..d_n for a direction in parameter space."""
+    fam = get_family(family)
+    return sp.symbols(f"{name}1:{fam.dim + 1}", real=True)
+
+
+def taylor_terms(f, order: int) -> tuple[sp.Expr, ...]:
+    """T_0..T_order with f(eps) = sum_k T_k eps^k + O(eps^(order+1)).
+
+    ``f`` maps a symbol eps to an expression; T_k = (1/k!) d^k f / d eps^k at eps = 0.
+    """
+    if not isinstance(order, int) or order < 0:
+        raise NPGInputError(f"Taylor order must be a non-negative integer, got {order!r}")
+    eps = sp.Dummy("eps", real=True)
+    expr = f(eps)
+    terms = []
+    for k in range(order + 1):
+        terms.append(tidy(expr.subs(eps, 0) / sp.factorial(k)))
+        expr = sp.diff(expr, eps)
+    return tuple(terms)
+
+
+def kl_taylor(
+    family: str | Family, order: int = 2, direction: Sequence[sp.Expr] | None = None
+) -> tuple[sp.Expr, ...]:
+    """Taylor terms of eps -> KL(pi_theta || pi_{theta + eps d}) up to ``order``.
+
+    Returns (T_0, ..., T_order); T_k is homogeneous of degree k in ``direction`` (default
+    ``direction_symbols(family)``). C3 is T_0 = T_1 = 0 and T_2 = 1/2 d^T F d.
+    """
+    fam = get_family(family)
+    d = tuple(sp.sympify(v) for v in direction) if direction is not None else direction_symbols(fam)
+    return _kl_taylor(fam, order, d)
+
+
+@cache
+def _kl_taylor(fam: Family, order: int, d: tuple[sp.Expr, ...]) -> tuple[sp.Expr, ...]:
+    if len(d) != fam.dim:
+        raise NPGInputError(
+            f"family {fam.name!r} needs a direction of length {fam.dim}, got {len(d)}: {d}"
+        )
+    # KL as a closed form in generic theta', then theta' = theta + eps d.
+    other = tuple(sp.Dummy(p.name, **p.assumptions0) for p in fam.params)
+    divergence = kl(fam, other)
+
+    def along(eps):
+        return divergence.xreplace({o: p + eps * di for o, p, di in zip(other, fam.params, d)})
+
+    return taylor_terms(along, order)

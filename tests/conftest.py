@@ -1,0 +1,26 @@
+"""Test setup: float64 JAX, the XLA hang guard, Hypothesis profiles.
+
+Profiles: ``ci`` (derandomized, no deadline, fixed example count) is loaded when CI is
+set; ``dev`` otherwise (random, same count). ``HYPOTHESIS_PROFILE`` overrides both.
+"""
+
+import os
+
+# NOTES.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this flag;
+# it must be set before jax is imported.
+_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+if _FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
+
+import jax  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, max_examples=25, print_blob=True, **_COMMON)
+settings.register_profile("dev", max_examples=25, **_COMMON)
+settings.register_profile("thorough", max_examples=200, **_COMMON)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
