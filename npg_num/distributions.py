@@ -19,7 +19,6 @@ import numpy as np
 
 __all__ = ["Categorical", "DiagGaussian", "CATEGORICAL", "DIAG_GAUSSIAN", "HEADS"]
 
-_HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite.hermgauss(16)
 
 
 class Categorical:
@@ -53,8 +52,11 @@ class Categorical:
     def mode(self, logits):
         return jnp.argmax(logits, axis=-1)
 
-    def quadrature(self, logits):
-        """Every action with its probability: (actions [..., K], weights [..., K])."""
+    def quadrature(self, logits, nodes_per_axis: int | None = None):
+        """Every action with its probability: (actions [..., K], weights [..., K]).
+
+        ``nodes_per_axis`` is ignored (the sum over actions is exact).
+        """
         k = logits.shape[-1]
         return jnp.broadcast_to(jnp.arange(k), logits.shape), jax.nn.softmax(logits, axis=-1)
 
@@ -96,16 +98,18 @@ class DiagGaussian:
     def mode(self, params):
         return params[0]
 
-    def quadrature(self, params):
-        """Tensor-product Gauss-Hermite rule, exact for polynomials of degree <= 31 per axis.
+    def quadrature(self, params, nodes_per_axis: int = 16):
+        """Tensor-product Gauss-Hermite rule, exact for polynomials of degree
+        <= 2 n - 1 per axis (n = ``nodes_per_axis``).
 
-        Returns (actions [..., M, d], weights [..., M]) with M = 16^d; meant for d <= 3.
+        Returns (actions [..., M, d], weights [..., M]) with M = n^d; meant for small d.
         """
         mean, log_std = params
         d = mean.shape[-1]
-        grids = np.meshgrid(*([_HERMITE_NODES] * d), indexing="ij")
+        base_nodes, base_weights = np.polynomial.hermite.hermgauss(nodes_per_axis)
+        grids = np.meshgrid(*([base_nodes] * d), indexing="ij")
         nodes = np.stack([g.ravel() for g in grids], axis=-1)  # [M, d]
-        wgrid = np.meshgrid(*([_HERMITE_WEIGHTS] * d), indexing="ij")
+        wgrid = np.meshgrid(*([base_weights] * d), indexing="ij")
         weights = np.prod(np.stack([w.ravel() for w in wgrid], -1), -1) / np.pi ** (d / 2)
         nodes = jnp.asarray(nodes, mean.dtype)
         actions = mean[..., None, :] + math.sqrt(2) * jnp.exp(log_std)[..., None, :] * nodes

@@ -79,6 +79,8 @@ def gaussian_integral(integrand: sp.Expr, x: sp.Symbol) -> sp.Expr:
 
     total = sp.Integer(0)
     for exponent, prefactor in groups.items():
+        if prefactor == 0:  # an integrand that is identically 0 (e.g. KL(p || p))
+            continue
         try:
             q = sp.Poly(exponent, x)
         except sp.PolynomialError as err:

@@ -1,0 +1,81 @@
+"""The proofs runner: one row per claim, PASS/FAIL and seconds, a report, exit codes."""
+
+import re
+import subprocess
+import sys
+import types
+
+import pytest
+import sympy as sp
+
+import proofs
+from proofs import ProofError
+from proofs.__main__ import discover, main
+
+FOUNDATION_CLAIMS = ["C3", "C4", "C5", "C6", "K3"]
+ROW = re.compile(r"^(?P<claim>[CK]\d+)\s+(?P<status>PASS|FAIL)\s+(?P<secs>\d+\.\d+)s\s+\S")
+
+
+def test_every_foundation_claim_has_a_proof():
+    found = discover()
+    for claim in FOUNDATION_CLAIMS:
+        assert claim in found
+        module = found[claim]
+        assert callable(module.derive) and callable(module.main)
+        assert not module.__name__.split(".")[-1][-1].isdigit()  # named after its conclusion
+
+
+def test_runner_rows_report_and_exit_code(tmp_path, capsys):
+    code = main(["C3", "K3", "--report", str(tmp_path)])
+    out = capsys.readouterr().out.splitlines()
+    rows = [ROW.match(line) for line in out if ROW.match(line)]
+    assert [r["claim"] for r in rows] == ["C3", "K3"]
+    assert all(r["status"] == "PASS" for r in rows)
+    assert code == 0
+    report = (tmp_path / "derivations.md").read_text()
+    assert "## C3: KL is quadratic to second order" in report
+    assert "$$" in report and r"\frac" in report  # LaTeX from sympy.latex
+    assert "| K3 | PASS |" in report
+
+
+def test_unknown_claim_is_a_usage_error(capsys):
+    assert main(["C99"]) == 2
+    assert "unknown claim C99" in capsys.readouterr().err
+
+
+def test_a_failing_identity_fails_the_claim(tmp_path, monkeypatch, capsys):
+    """A proof whose identity does not simplify to 0 is a FAIL and the runner exits 1."""
+    bogus = types.ModuleType("proofs.bogus")
+    bogus.CLAIM, bogus.TITLE, bogus.STATEMENT = "C3", "bogus", "x = x + 1"
+
+    def derive(d):
+        x = sp.Symbol("x", real=True)
+        d.identity("x = x + 1", x, x + 1)
+
+    bogus.derive = derive
+    monkeypatch.setattr("proofs.__main__.discover", lambda: {"C3": bogus})
+    assert main(["--report", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert re.search(r"^C3\s+FAIL", captured.out, re.M)
+    assert "identity 'x = x + 1' failed" in captured.err
+
+
+def test_undecided_sign_is_a_failure():
+    d = proofs.Derivation("C0", "t", "s")
+    with pytest.raises(ProofError, match="not shown"):
+        d.require("x > 0", sp.Symbol("x", real=True).is_positive)
+
+
+def test_full_runner_in_a_subprocess(tmp_path):
+    """`python -m proofs` as a user runs it: every claim PASS, exit 0, under 60 s."""
+    out = subprocess.run(
+        [sys.executable, "-m", "proofs", "--report", str(tmp_path)],
+        capture_output=True, text=True, timeout=180,
+    )
+    rows = [ROW.match(line) for line in out.stdout.splitlines() if ROW.match(line)]
+    assert out.returncode == 0, out.stdout + out.stderr
+    claims = [r["claim"] for r in rows]
+    assert set(FOUNDATION_CLAIMS) <= set(claims)
+    assert len(claims) == len(set(claims)) == len(discover())
+    assert all(r["status"] == "PASS" for r in rows)
+    assert (tmp_path / "derivations.md").exists()
