@@ -1,0 +1,91 @@
+"""Plant known faults one at a time in a scratch copy and show which tests catch each.
+
+Each fault is a one-line mutation of the library (the classic ones: 2 delta -> delta in
+beta, the 1/2 of the quadratic term dropped, a transposed Jacobian in the Gauss-Newton
+FVP, a flipped sign). For each, the repository is copied to a temporary directory, the
+mutation applied (it must match exactly once), and the test suite run there; a fault
+that no test catches is reported as SURVIVED and the script exits 1.
+
+Usage: python tools/plant_faults.py [--tests tests/test_twins.py ...] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FAULTS = [
+    ("beta uses delta, not 2 delta (numeric)", "npg_num/natural_step.py",
+     "jnp.sqrt(2.0 * delta / safe_q)", "jnp.sqrt(delta / safe_q)"),
+    ("beta uses delta, not 2 delta (symbolic)", "npg_sym/trust_region.py",
+     "roots = sp.solve(q / (2 * lam**2) - delta, lam)", "roots = sp.solve(q / (lam**2) - delta, lam)"),
+    ("1/2 of the quadratic constraint dropped (symbolic Lagrangian)", "npg_sym/trust_region.py",
+     "constraint = (d.T * F * d)[0] / 2 - delta", "constraint = (d.T * F * d)[0] - delta"),
+    ("1/k! of the Taylor terms dropped (quadratic term doubled)", "npg_sym/kl.py",
+     "terms.append(tidy(expr.subs(eps, 0) / sp.factorial(k)))", "terms.append(tidy(expr.subs(eps, 0)))"),
+    ("transposed Jacobian in the GN route (J F_out J, not J^T F_out J)", "npg_num/fvp.py",
+     "(back,) = vjp_fn(jax.tree.map(lambda a: a * inv_n, w))",
+     "back = jax.flatten_util.ravel_pytree(jvp_fn(jax.flatten_util.ravel_pytree("
+     "jax.tree.map(lambda a: a * inv_n, w))[0]))[0]"),
+    ("sign of -E[Hess log pi] flipped", "npg_sym/fisher.py",
+     "lambda h: tidy(-expectation(fam, h))", "lambda h: tidy(expectation(fam, h))"),
+    ("sign of the natural step flipped", "npg_num/natural_step.py",
+     "step = jnp.where(accepted, beta * x, 0.0)", "step = jnp.where(accepted, -beta * x, 0.0)"),
+    ("sign in the categorical output Fisher", "npg_num/distributions.py",
+     "return pu - p * jnp.sum(pu, axis=-1, keepdims=True)",
+     "return pu + p * jnp.sum(pu, axis=-1, keepdims=True)"),
+    ("sign in the Gaussian KL (log-std term)", "npg_num/distributions.py",
+     "sq - sp + 0.5 * var_ratio", "sp - sq + 0.5 * var_ratio"),
+]
+
+
+def run_fault(name: str, rel: str, old: str, new: str, tests: list[str]) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="npg-fault-") as tmp:
+        dst = Path(tmp) / "repo"
+        shutil.copytree(ROOT, dst, ignore=shutil.ignore_patterns(
+            ".venv", ".git", "report", "runs", ".hypothesis", ".pytest_cache", "__pycache__"))
+        path = dst / rel
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise SystemExit(f"fault '{name}': pattern found {text.count(old)} times in {rel}")
+        path.write_text(text.replace(old, new))
+        proc = subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "-o", "addopts=", "--timeout=600", *tests],
+            cwd=dst, capture_output=True, text=True,
+        )
+        failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
+        if proc.returncode != 0 and not failed:
+            failed = [f"(pytest exit {proc.returncode}) " + proc.stdout.strip()[-300:]]
+        return failed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", nargs="*", default=["tests"])
+    parser.add_argument("--only", help="run only faults whose name contains this")
+    args = parser.parse_args()
+    survived = 0
+    for name, rel, old, new in FAULTS:
+        if args.only and args.only not in name:
+            continue
+        failed = run_fault(name, rel, old, new, args.tests)
+        status = f"CAUGHT by {len(failed)} test(s)" if failed else "SURVIVED"
+        survived += not failed
+        print(f"- {name} [{rel}]: {status}", flush=True)
+        for test in failed[:8]:
+            print(f"    {test}", flush=True)
+        if len(failed) > 8:
+            print(f"    ... and {len(failed) - 8} more", flush=True)
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
