@@ -17,7 +17,18 @@ import sympy as sp
 
 from npg_sym import is_zero, tidy
 
-__all__ = ["ProofError", "Derivation", "run_proof", "main_for"]
+__all__ = ["ProofError", "Derivation", "run_proof", "main_for", "latex"]
+
+
+def latex(expr) -> str:
+    """``sympy.latex``, with primed symbols (theta') typeset as primes of their base."""
+    expr = sp.sympify(expr)
+    names = {
+        s: sp.latex(sp.Symbol(s.name.rstrip("'"))) + "'" * (len(s.name) - len(s.name.rstrip("'")))
+        for s in expr.free_symbols
+        if isinstance(s, sp.Symbol) and s.name.endswith("'")
+    }
+    return sp.latex(expr, symbol_names=names)
 
 
 class ProofError(Exception):
@@ -40,7 +51,7 @@ class Derivation:
 
     def show(self, label: str, expr) -> None:
         """Display ``label = expr`` (``label`` is LaTeX)."""
-        self.blocks.append(("math", f"{label} = {sp.latex(expr)}"))
+        self.blocks.append(("math", f"{label} = {latex(expr)}"))
 
     def math(self, latex: str) -> None:
         self.blocks.append(("math", latex))
@@ -71,7 +82,7 @@ class Derivation:
                     f"{tidy(diff)}, not 0"
                 )
         self.checks += 1
-        shown = label or f"{sp.latex(lhs)} = {sp.latex(rhs)}"
+        shown = label or f"{latex(lhs)} = {latex(rhs)}"
         self.blocks.append(("check", name, shown))
 
     def require(self, name: str, condition: bool, detail: str = "") -> None:
