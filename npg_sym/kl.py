@@ -33,7 +33,7 @@ def kl(family: str | Family, other: Sequence[sp.Expr]) -> sp.Expr:
     ========
     >>> import sympy as sp
     >>> kl("gaussian_unit_mean", (sp.Symbol("m", real=True),))
-    (m - mu)**2/2
+    m**2/2 - m*mu + mu**2/2
     """
     fam = get_family(family)
     values = tuple(sp.sympify(v) for v in other)

@@ -1,0 +1,22 @@
+"""The examples in docstrings are run: documentation that lies fails the build."""
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import npg_num
+import npg_sym
+
+
+def _modules(package):
+    for info in pkgutil.iter_modules(package.__path__):
+        yield f"{package.__name__}.{info.name}"
+
+
+@pytest.mark.parametrize("name", [*_modules(npg_sym), *_modules(npg_num)])
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"
