@@ -110,11 +110,15 @@ def solve_trust_region(F, g, delta) -> TrustRegionSolution:
     curvature = (direction.T * F * direction)[0] - quad
     if not is_zero(curvature):
         raise NPGInputError(f"u^T F u - g^T u = {curvature} is not 0 for u = F^+ g")
-    # Complementary slackness with lam > 0: the constraint is active,
-    # 1/2 d^T F d = Q / (2 lam^2) = delta. Q = g^T F^+ g stands as a positive symbol while
-    # solving, so that the positive root is the only one.
+    # Complementary slackness with lam > 0: the constraint is active. At d = u / lam it
+    # reads c Q / lam^2 - delta = 0 with c = u^T F u / (2 Q) = 1/2. Q = g^T F^+ g stands
+    # as a positive symbol while solving, so that the positive root is the only one.
+    active = constraint.xreplace(dict(zip(d, direction / lam)))
+    c = tidy((active + delta) * lam**2 / quad)
+    if c.free_symbols:
+        raise NPGInputError(f"the active constraint is not of the form c Q / lam^2: c = {c}")
     q = sp.Symbol("Q", positive=True)
-    roots = sp.solve(q / (2 * lam**2) - delta, lam)
+    roots = sp.solve(c * q / lam**2 - delta, lam)
     if len(roots) != 1:
         raise NPGInputError(f"expected one positive multiplier, found {roots}")
     multiplier = tidy(roots[0].subs(q, quad))

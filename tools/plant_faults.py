@@ -25,7 +25,7 @@ FAULTS = [
     ("beta uses delta, not 2 delta (numeric)", "npg_num/natural_step.py",
      "jnp.sqrt(2.0 * delta / safe_q)", "jnp.sqrt(delta / safe_q)"),
     ("beta uses delta, not 2 delta (symbolic)", "npg_sym/trust_region.py",
-     "roots = sp.solve(q / (2 * lam**2) - delta, lam)", "roots = sp.solve(q / (lam**2) - delta, lam)"),
+     "beta = tidy(1 / multiplier)", "beta = tidy(1 / (sp.sqrt(2) * multiplier))"),
     ("1/2 of the quadratic constraint dropped (symbolic Lagrangian)", "npg_sym/trust_region.py",
      "constraint = (d.T * F * d)[0] / 2 - delta", "constraint = (d.T * F * d)[0] - delta"),
     ("1/k! of the Taylor terms dropped (quadratic term doubled)", "npg_sym/kl.py",
@@ -46,7 +46,7 @@ FAULTS = [
 ]
 
 
-def run_fault(name: str, rel: str, old: str, new: str, tests: list[str]) -> list[str]:
+def run_fault(name: str, rel: str, old: str, new: str, tests: list[str], first: bool) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="npg-fault-") as tmp:
         dst = Path(tmp) / "repo"
         shutil.copytree(ROOT, dst, ignore=shutil.ignore_patterns(
@@ -58,7 +58,7 @@ def run_fault(name: str, rel: str, old: str, new: str, tests: list[str]) -> list
         path.write_text(text.replace(old, new))
         proc = subprocess.run(
             [str(ROOT / ".venv/bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-             "-o", "addopts=", "--timeout=600", *tests],
+             "-o", "addopts=", "--timeout=600", *(["-x"] if first else []), *tests],
             cwd=dst, capture_output=True, text=True,
         )
         failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
@@ -71,12 +71,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", nargs="*", default=["tests"])
     parser.add_argument("--only", help="run only faults whose name contains this")
+    parser.add_argument("--first", action="store_true", help="stop each run at the first failing test")
     args = parser.parse_args()
     survived = 0
     for name, rel, old, new in FAULTS:
         if args.only and args.only not in name:
             continue
-        failed = run_fault(name, rel, old, new, args.tests)
+        failed = run_fault(name, rel, old, new, args.tests, args.first)
         status = f"CAUGHT by {len(failed)} test(s)" if failed else "SURVIVED"
         survived += not failed
         print(f"- {name} [{rel}]: {status}", flush=True)
