@@ -54,7 +54,8 @@ def _polar(d: Derivation):
     d.identity("A at (sqrt 2, 45 deg) maps (sqrt 2, 0) to (1, 1)",
                A.subs({r: sp.sqrt(2), phi: sp.pi / 4}) * sp.Matrix([sp.sqrt(2), 0]), sp.Matrix([1, 1]))
     inverse_at_f = polar.in_source(polar.inverse_jacobian())
-    d.identity("(dv/dw at w = f(v)) A = I", inverse_at_f * A, sp.eye(2))
+    d.identity("(dv/dw at w = f(v)) A = I", inverse_at_f * A, sp.eye(2),
+               label=r"\frac{\partial v}{\partial w}\Big|_{w = f(v)} A = I")
     d.identity("f^-1(f(v)) = v for r > 0, -pi < phi <= pi",
                polar.in_source(sp.Matrix(polar.inverse)).subs(phi, sp.pi / 3),
                sp.Matrix([r, sp.pi / 3]),
@@ -132,14 +133,16 @@ def _families(d: Derivation) -> None:
     direct = get_reparameterization("gaussian_mean_std", "gaussian_natural")
     composite = first.map.in_source(sp.Matrix(second.map.forward))
     d.identity("composition: (logstd -> natural) o (std -> logstd) = std -> natural",
-               composite, sp.Matrix(direct.map.forward))
+               composite, sp.Matrix(direct.map.forward), label=r"f_2 \circ f_1 = f_{\mathrm{std \to nat}}")
     chain = first.map.in_source(second.jacobian()) * first.jacobian()
-    d.identity("chain rule: A_(std->nat) = A_(logstd->nat)(f(v)) A_(std->logstd)", chain, direct.jacobian())
+    d.identity("chain rule: A_(std->nat) = A_(logstd->nat)(f(v)) A_(std->logstd)", chain, direct.jacobian(),
+               label=r"A_2(f_1(v))\, A_1 = " + sp.latex(direct.jacobian()))
     twice = first.jacobian().T * first.map.in_source(
         second.jacobian().T * second.map.in_source(fisher("gaussian_natural")) * second.jacobian()
     ) * first.jacobian()
     d.identity("pulling back twice = pulling back once through the composite", twice,
-               direct.jacobian().T * direct.map.in_source(fisher("gaussian_natural")) * direct.jacobian())
+               direct.jacobian().T * direct.map.in_source(fisher("gaussian_natural")) * direct.jacobian(),
+               label=r"A_1^\top (A_2^\top F A_2) A_1 = (A_2 A_1)^\top F (A_2 A_1)")
 
 
 def _figure(d: Derivation, polar, G_polar) -> None:

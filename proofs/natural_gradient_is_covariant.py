@@ -56,7 +56,8 @@ def _chain_rule(d: Derivation) -> None:
     )
     d.identity("score: s_v = A^T s_w", s_v.applyfunc(sp.expand), (A.T * s_w).applyfunc(sp.expand),
                label=r"s_v = \nabla_v \ell(f(v)) = A^\top s_w")
-    d.identity("outer product: s_v s_v^T = A^T (s_w s_w^T) A", s_v * s_v.T, A.T * (s_w * s_w.T) * A)
+    d.identity("outer product: s_v s_v^T = A^T (s_w s_w^T) A", s_v * s_v.T, A.T * (s_w * s_w.T) * A,
+               label=r"s_v s_v^\top = A^\top (s_w s_w^\top) A")
     d.say(
         r"Taking $E_{x\sim\pi}$ of both (the same distribution in both coordinates, "
         r"and $A$ does not depend on $x$): $F_v = A^\top F_w A$ and "
@@ -89,9 +90,11 @@ def _general_matrix(d: Derivation, delta: sp.Symbol) -> None:
     d.identity("beta_v = beta_w", sol_v.beta, sol_w.beta)
     d.identity("A d_v* = d_w* (same displacement, so the same policy change)",
                A * sol_v.step, sol_w.step, label=r"A\, d_v^* = d_w^*")
-    d.identity("the trust region is the same set: 1/2 d_v*^T F_v d_v* = 1/2 d_w*^T F_w d_w*",
-               (sol_v.step.T * F_v * sol_v.step)[0], (sol_w.step.T * F_w * sol_w.step)[0])
-    d.identity("vanilla: A g_v - g_w = (A A^T - I) g_w", A * g_v - g_w, (A * A.T - sp.eye(2)) * g_w)
+    d.identity("both steps are on the boundary of their trust region: 1/2 d_v*^T F_v d_v* = delta",
+               (sol_v.step.T * F_v * sol_v.step)[0] / 2, delta,
+               label=r"\tfrac12 d_v^{*\top} F_v d_v^* = \delta")
+    d.identity("vanilla: A g_v - g_w = (A A^T - I) g_w", A * g_v - g_w, (A * A.T - sp.eye(2)) * g_w,
+               label=r"A g_v - g_w = (A A^\top - I) g_w")
 
     # The explicit counterexample: a stretch of the first coordinate.
     A0 = sp.diag(2, 1)
@@ -117,13 +120,14 @@ def _registered(d: Derivation) -> None:
         F_v, F_w = fisher(src), rp.map.in_source(fisher(dst))
         g_v = policy_gradient(bandit(src))
         g_w = rp.map.in_source(policy_gradient(bandit(dst)))
-        d.identity(f"{src} -> {dst}: F_v = A^T F_w A", F_v, A.T * F_w * A)
-        d.identity(f"{src} -> {dst}: g_v = A^T g_w", g_v, A.T * g_w)
+        d.identity(f"{src} -> {dst}: F_v = A^T F_w A", F_v, A.T * F_w * A, label=r"F_v = A^\top F_w A")
+        d.identity(f"{src} -> {dst}: g_v = A^T g_w", g_v, A.T * g_w, label=r"g_v = A^\top g_w")
         # d* = sqrt(2 delta / Q) F^-1 g (C5): the step is fixed by Q and F^-1 g.
         x_v, x_w = F_v.inv() * g_v, F_w.inv() * g_w
         d.identity(f"{src} -> {dst}: Q_v = Q_w", (g_v.T * x_v)[0], (g_w.T * x_w)[0],
                    label=r"g_v^\top F_v^{-1} g_v = g_w^\top F_w^{-1} g_w")
-        d.identity(f"{src} -> {dst}: A F_v^-1 g_v = F_w^-1 g_w", A * x_v, x_w)
+        d.identity(f"{src} -> {dst}: A F_v^-1 g_v = F_w^-1 g_w", A * x_v, x_w,
+                   label=r"A F_v^{-1} g_v = F_w^{-1} g_w = " + sp.latex(x_w.applyfunc(tidy).T))
         vanilla_gap = (A * g_v - g_w).applyfunc(tidy)
         rows.append(f"| `{src}` -> `{dst}` | ${sp.latex(A)}$ | ${sp.latex(vanilla_gap.T)}$ |")
     d.table("\n".join(rows))

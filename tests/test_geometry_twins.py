@@ -240,3 +240,17 @@ def test_bad_input_gets_one_plain_sentence():
         npg_num.linear_map(jnp.ones((2, 3)))
     with pytest.raises(npg_num.NPGInputError, match="delta must be"):
         npg_num.vanilla_step(jnp.ones(2), lambda v: v, -1.0)
+
+
+def test_geometry_doc_and_docstring_examples_run():
+    """docs/geometry.md's and npg_sym.geometry's >>> examples print what they say."""
+    import doctest
+    from pathlib import Path
+
+    import npg_sym.geometry
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "geometry.md"
+    result = doctest.testfile(str(doc), module_relative=False, verbose=False)
+    assert result.attempted > 0 and result.failed == 0, result
+    result = doctest.testmod(npg_sym.geometry, verbose=False)
+    assert result.attempted > 0 and result.failed == 0, result
