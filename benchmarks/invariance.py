@@ -38,7 +38,12 @@ ACTIONS = {"diag_gaussian": 1, "categorical": 2}
 CASES = [("diag_gaussian", "linear"), ("categorical", "linear"), ("diag_gaussian", "std")]
 
 
-def gaps(seed: int, head: str, kind: str, rule: str) -> np.ndarray:
+MIN_RELATIVE_CURVATURE = 1e-10  # as in tests/test_invariance.py
+EXACT_NULL = {"diag_gaussian": 0, "categorical": HIDDEN[-1] + 1}  # logit-shift directions
+
+
+def gaps(seed: int, head: str, kind: str, rule: str) -> np.ndarray | None:
+    """The KL gap at each delta, or None when the Fisher is nearly singular on its range."""
     k_init, k_noise, k_states, k_task, k_q1, k_q2, k_u = jax.random.split(jax.random.PRNGKey(seed), 7)
     policy, theta0 = npg_num.mlp_policy(k_init, OBS_DIM, ACTIONS[head], hidden=HIDDEN, head=head,
                                         dtype=jnp.float64)
@@ -63,6 +68,9 @@ def gaps(seed: int, head: str, kind: str, rule: str) -> np.ndarray:
         def reward(a):
             return -((a[..., 0] - task[:, None, 0]) ** 2)
 
+    spectrum = np.linalg.eigvalsh(np.asarray(npg_num.policy_fisher(policy_fn, policy.head, theta)))
+    if spectrum[EXACT_NULL[head]] < MIN_RELATIVE_CURVATURE * spectrum[-1]:
+        return None
     objective = npg_num.expected_return(policy_fn, policy.head, reward)
     cmap = npg_num.linear_map(matrix) if kind == "linear" else npg_num.std_for_log_std(policy)
     out = []
@@ -86,8 +94,11 @@ def main(argv=None) -> int:
     for head, kind in CASES:
         medians = {}
         for rule in npg_num.STEP_RULES:
-            table = np.array([gaps(s, head, kind, rule) for s in range(args.seeds)])
-            medians[rule] = np.median(table, axis=0)
+            rows = [gaps(s, head, kind, rule) for s in range(args.seeds)]
+            kept = [r for r in rows if r is not None]
+            if len(kept) < len(rows):
+                print(f"({head}, {kind}, {rule}: skipped {len(rows) - len(kept)} ill-conditioned draws)")
+            medians[rule] = np.median(np.array(kept), axis=0)
         for rule in npg_num.STEP_RULES:
             m = medians[rule]
             positive = np.all(m > 0)
