@@ -14,6 +14,24 @@ from .fisher import FISHER_ROUTES, fisher, policy_fisher
 from .fvp import ROUTES, densify, fvp, make_fvp
 from .natural_step import StepResult, natural_step
 from .networks import Policy, apply_mlp, init_mlp, mlp_policy
+from .geometry import (
+    REPARAMETERIZATIONS,
+    STEP_RULES,
+    SUFFICIENT_STATISTICS,
+    CoordinateMap,
+    InvarianceResult,
+    Reparameterization,
+    compare_steps,
+    expected_return,
+    get_reparameterization,
+    jacobian,
+    linear_map,
+    mean_parameters,
+    polar_to_cartesian,
+    pullback,
+    std_for_log_std,
+    vanilla_step,
+)
 
 __all__ = [
     "FAMILIES",
@@ -47,4 +65,20 @@ __all__ = [
     "expected_reward",
     "surrogate",
     "policy_gradient",
+    "CoordinateMap",
+    "Reparameterization",
+    "REPARAMETERIZATIONS",
+    "get_reparameterization",
+    "polar_to_cartesian",
+    "jacobian",
+    "pullback",
+    "SUFFICIENT_STATISTICS",
+    "mean_parameters",
+    "vanilla_step",
+    "linear_map",
+    "std_for_log_std",
+    "expected_return",
+    "InvarianceResult",
+    "STEP_RULES",
+    "compare_steps",
 ]

@@ -20,6 +20,21 @@ from .families import FAMILIES, Family, categorical_softmax, expectation, get_fa
 from .fisher import fisher, fisher_from_hessian, fisher_from_kl, score
 from .kl import direction_symbols, kl, kl_taylor, taylor_terms
 from .trust_region import TrustRegionSolution, natural_step, null_space, solve_trust_region
+from .geometry import (
+    REPARAMETERIZATIONS,
+    SUFFICIENT_STATISTICS,
+    CoordinateMap,
+    Reparameterization,
+    euclidean_metric,
+    get_reparameterization,
+    mean_parameters,
+    metric_from_squared_distance,
+    polar_to_cartesian,
+    pullback,
+    pullback_covector,
+    pushforward,
+    sufficient_statistics,
+)
 
 __all__ = [
     "FAMILIES",
@@ -55,4 +70,17 @@ __all__ = [
     "solve_trust_region",
     "TrustRegionSolution",
     "null_space",
+    "CoordinateMap",
+    "Reparameterization",
+    "REPARAMETERIZATIONS",
+    "get_reparameterization",
+    "polar_to_cartesian",
+    "euclidean_metric",
+    "pullback",
+    "pushforward",
+    "pullback_covector",
+    "metric_from_squared_distance",
+    "SUFFICIENT_STATISTICS",
+    "sufficient_statistics",
+    "mean_parameters",
 ]
