@@ -35,6 +35,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/fvp.py
+	$(PY) benchmarks/invariance.py
 
 clean:
 	rm -rf report runs .pytest_cache .hypothesis
