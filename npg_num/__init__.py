@@ -15,6 +15,8 @@ from .fvp import ROUTES, densify, fvp, make_fvp
 from .natural_step import StepResult, natural_step
 from .networks import Policy, apply_mlp, init_mlp, mlp_policy
 
+from . import mdp  # the finite-MDP API, as a submodule: npg_num.mdp
+
 __all__ = [
     "FAMILIES",
     "Family",
@@ -47,4 +49,5 @@ __all__ = [
     "expected_reward",
     "surrogate",
     "policy_gradient",
+    "mdp",
 ]

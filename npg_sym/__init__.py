@@ -21,6 +21,8 @@ from .fisher import fisher, fisher_from_hessian, fisher_from_kl, score
 from .kl import direction_symbols, kl, kl_taylor, taylor_terms
 from .trust_region import TrustRegionSolution, natural_step, null_space, solve_trust_region
 
+from . import mdp  # the finite-MDP API, as a submodule: npg_sym.mdp
+
 __all__ = [
     "FAMILIES",
     "Family",
@@ -55,4 +57,5 @@ __all__ = [
     "solve_trust_region",
     "TrustRegionSolution",
     "null_space",
+    "mdp",
 ]
