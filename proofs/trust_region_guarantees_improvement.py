@@ -52,6 +52,42 @@ def derive(d: Derivation) -> None:
                          rf"= \partial\eta(\pi)/\partial x_{s}")
     theorem_one(d, sm)
     rational_instances(d, count=30, num_states=3, num_actions=3)
+    _not_loose_by_ten(d)
+
+
+def _not_loose_by_ten(d: Derivation) -> None:
+    """A witness that C cannot be divided by 10 (found by Hypothesis, tests/test_mdp_bounds.py)."""
+    R_ = sp.Rational
+    P = [[[R_(1, 2), R_(1, 2)], [R_(1, 2), R_(1, 2)]], [[R_(1, 2), R_(1, 2)], [1, 0]]]
+    m = M.finite_mdp(P, [[0, -1], [-1, 0]], R_(1, 10), [0, 1])
+    pi = M.uniform_policy(m)
+    pn = sp.Matrix([[R_(49, 100), R_(51, 100)], [R_(49, 100), R_(51, 100)]])
+    eta_new, L = M.expected_return(m, pn), M.surrogate(m, pi, pn)
+    C, kl_max, alpha = M.penalty_coefficient(m, pi), M.max_kl(pi, pn), M.max_tv(pi, pn)
+    d.say(
+        r"**How tight.** The constant cannot be cut tenfold: on the MDP with "
+        r"$P(\cdot|0,\cdot)$ uniform, $P(\cdot|1,0)$ uniform, $P(0|1,1) = 1$, "
+        r"$R = " + sp.latex(m.R) + r"$, $\gamma = 1/10$, $\mu = (0, 1)$, $\pi$ uniform and "
+        r"$\tilde\pi = " + sp.latex(pn) + r"$:"
+    )
+    d.show(r"\eta(\tilde\pi)", eta_new)
+    d.show(r"L_\pi(\tilde\pi) - C\alpha^2", L - C * alpha**2)
+    gap_full = sp.N(eta_new - (L - C * kl_max), 50)
+    gap_tenth = sp.N(eta_new - (L - C / 10 * kl_max), 50)
+    d.require("Theorem 1 holds there (exact rationals; KL form at 50 digits)",
+              bool(eta_new >= L - C * alpha**2 and gap_full >= 0),
+              rf"\eta(\tilde\pi) - M(\tilde\pi) = {float(gap_full):.3e}")
+    d.require("with C/10 it fails there: eta(pi~) < L - (C/10) KLmax (50 digits)",
+              bool(gap_tenth < 0),
+              rf"\eta(\tilde\pi) - (L - \tfrac{{C}}{{10}}\mathrm{{KL}}_{{\max}}) = {float(gap_tenth):.3e}")
+    tv_ratio = float((L - eta_new) / (C * alpha**2))
+    kl_ratio = float(sp.N((L - eta_new) / (C * kl_max), 30))
+    d.say(
+        f"Here $(L - \\eta(\\tilde\\pi))/(C\\alpha^2) = {tv_ratio:.3f}$ and "
+        f"$(L - \\eta(\\tilde\\pi))/(C\\,\\mathrm{{KL}}_{{\\max}}) = {kl_ratio:.3f}$: the "
+        f"total-variation form is within a factor {1 / tv_ratio:.1f} of tight on this MDP, the "
+        f"KL form (which adds Pinsker's slack) within {1 / kl_ratio:.1f}."
+    )
 
 
 def main() -> int:

@@ -199,8 +199,10 @@ def test_cancel_exact_decides_identities_and_non_identities():
     x, y = sp.symbols("x y", positive=True)
     soft = sp.exp(t1) / (sp.exp(t1) + sp.exp(t2))
     assert M.cancel_exact(soft + sp.exp(t2) / (sp.exp(t1) + sp.exp(t2)) - 1) == 0
-    assert M.cancel_exact(sp.exp(2 * t1) - sp.exp(t1) ** 2) == 0
+    assert M.cancel_exact((sp.exp(2 * t1) - 1) / (sp.exp(t1) - 1) - sp.exp(t1) - 1) == 0
     assert M.cancel_exact(x / (x + y) + y / (x + y) - 1) == 0
     for nonzero in (sp.exp(t1) - sp.exp(t2), soft - sp.Rational(1, 2), sp.exp(2 * t1) - sp.exp(t1),
-                    x / (x + y) - y / (x + y), sp.exp(t1 + t2) - sp.exp(t1)):
+                    x / (x + y) - y / (x + y), sp.exp(t1 + t2) - sp.exp(t1),
+                    # = exp(t1) - exp(t2); 0 only if t1 and t2 shared one unknown
+                    sp.exp(t1) * (1 + sp.exp(t2)) - sp.exp(t2) - sp.exp(t1) * sp.exp(t2)):
         assert M.cancel_exact(nonzero) != 0, nonzero
