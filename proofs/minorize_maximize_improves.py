@@ -100,7 +100,7 @@ def _figure(d: Derivation) -> None:
     grid_u = [at(v) for v in grid_t]
     us = [U_START]
     bounds = []
-    rows = ["| k | t_k | eta(pi_k) | C_k | t_(k+1) = argmax M_k | M_k(pi_(k+1)) | eta(pi_(k+1)) |",
+    rows = ["| k | t_k | eta(pi_k) | C_k | t_(k+1) = argmax of M_k on the line | M_k(pi_(k+1)) | eta(pi_(k+1)) |",
             "|---|---|---|---|---|---|---|"]
     below_everywhere = True
     for k in range(STEPS):
