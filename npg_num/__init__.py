@@ -33,6 +33,8 @@ from .geometry import (
     vanilla_step,
 )
 
+from . import mdp  # the finite-MDP API, as a submodule: npg_num.mdp
+
 __all__ = [
     "FAMILIES",
     "Family",
@@ -81,4 +83,5 @@ __all__ = [
     "InvarianceResult",
     "STEP_RULES",
     "compare_steps",
+    "mdp",
 ]

@@ -36,6 +36,8 @@ from .geometry import (
     sufficient_statistics,
 )
 
+from . import mdp  # the finite-MDP API, as a submodule: npg_sym.mdp
+
 __all__ = [
     "FAMILIES",
     "Family",
@@ -83,4 +85,5 @@ __all__ = [
     "SUFFICIENT_STATISTICS",
     "sufficient_statistics",
     "mean_parameters",
+    "mdp",
 ]
