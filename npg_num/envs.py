@@ -18,10 +18,19 @@ import numpy as np
 
 from .errors import NPGInputError
 
-__all__ = ["EnvSpec", "make_env", "SUPPORTED_ENVS"]
+__all__ = ["EnvSpec", "make_env", "SUPPORTED_ENVS", "SOLVED_AT"]
 
 # The gymnasium IDs this trainer supports (gymnax implements each one).
 SUPPORTED_ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0")
+
+# The return that counts as solved: gymnasium's ``reward_threshold`` where it has one;
+# Pendulum-v1 has none in gymnasium, -250 is this project's target (issue 6).
+SOLVED_AT = {
+    "CartPole-v1": 475.0,
+    "Acrobot-v1": -100.0,
+    "Pendulum-v1": -250.0,
+    "MountainCarContinuous-v0": 90.0,
+}
 
 
 class EnvSpec(NamedTuple):

@@ -63,6 +63,7 @@ __all__ = [
     "make_trainer",
     "make_train",
     "seed_keys",
+    "seed_sharding",
 ]
 
 ALGOS = ("npg", "trpo")
@@ -252,6 +253,22 @@ def seed_keys(config: TrainConfig):
     return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.seeds)])
 
 
+def seed_sharding(num_seeds: int, devices=None):
+    """A ``NamedSharding`` that splits a leading seed axis over devices.
+
+    Uses the largest number of ``devices`` (default ``jax.devices()``) that divides
+    ``num_seeds``, so each device trains whole seeds; seeds are independent, so the
+    partitioned program needs no communication. ``jax.device_put(state, sharding)`` on a
+    vmapped state (every leaf has the seed axis first) places it.
+    """
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = list(jax.devices() if devices is None else devices)
+    n = math.gcd(len(devices), int(num_seeds))
+    mesh = Mesh(np.asarray(devices[:n]), ("seeds",))
+    return NamedSharding(mesh, PartitionSpec("seeds"))
+
+
 # -- state and metrics -------------------------------------------------------------------
 
 
@@ -357,17 +374,27 @@ class Trainer:
         the skip stays a real branch and costs nothing.
         """
         update = self.update
+        zeros = _zero_metrics(jnp.dtype(self.config.dtype))
+
+        def skip(s):
+            return s, zeros
 
         def run(state, n_active):
             def body(s, i):
-                return jax.lax.cond(i < n_active, update, _skip_update, s)
+                return jax.lax.cond(i < n_active, update, skip, s)
 
             return jax.lax.scan(body, state, jnp.arange(length))
 
-        def _skip_update(s):
-            return s, jax.tree.map(jnp.zeros_like, jax.eval_shape(update, s)[1])
-
         return run
+
+
+def _zero_metrics(dtype) -> Metrics:
+    ints = ("update", "env_steps", "episodes", "line_search_steps", "rejected_total")
+    bools = ("accepted", "guard_ok")
+    return Metrics(**{
+        name: jnp.zeros((), jnp.int32 if name in ints else bool if name in bools else dtype)
+        for name in Metrics._fields
+    })
 
 
 def orthonormalize(z, cols):
@@ -522,8 +549,12 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
         done = jnp.logical_or(terminated, truncated)
         obs_re, state_re = env.reset_env(k_reset, env_params)
         pick = lambda a, b: jnp.where(done, a, b)  # noqa: E731
-        return (jax.tree.map(pick, obs_re, obs_st), jax.tree.map(pick, state_re, state_st),
-                reward, terminated, done, obs_st)
+        # keep the state's dtypes fixed (a loop carry): some environments' resets and steps
+        # disagree under x64 (Pendulum's last_u: float64 from reset, float32 from step)
+        new_state = jax.tree.map(lambda x, old: jnp.asarray(x).astype(jnp.result_type(old)),
+                                 jax.tree.map(pick, state_re, state_st), env_state)
+        return (jax.tree.map(pick, obs_re, obs_st), new_state, reward, terminated, done,
+                obs_st)
 
     # -- init ----------------------------------------------------------------------------
     def init(key) -> TrainState:
@@ -727,9 +758,9 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
         ).astype(dtype)
         metrics = Metrics(
             update=n_update,
-            env_steps=n_update * batch,
+            env_steps=(n_update * batch).astype(jnp.int32),
             mean_return=mean_return,
-            episodes=jnp.sum(episodes.finished - state.episodes.finished),
+            episodes=jnp.sum(episodes.finished - state.episodes.finished).astype(jnp.int32),
             kl=info.kl,
             beta=info.beta,
             accepted=info.accepted,
