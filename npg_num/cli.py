@@ -184,6 +184,8 @@ class _Run:
 
         from .trainer import make_trainer, seed_keys, seed_sharding
 
+        if config.dtype == "float64":
+            jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
         self.jax = jax
         self.config = config
         self.out = out
