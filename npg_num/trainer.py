@@ -283,6 +283,7 @@ class Episodes(NamedTuple):
     running_length: jax.Array  # [num_envs]
     last_return: jax.Array  # [num_envs], the most recent finished episode's return
     finished: jax.Array  # [num_envs], episodes finished so far
+    ended: jax.Array  # [num_envs] bool: the episode ended at the last step; reset first
 
 
 class TrainState(NamedTuple):
@@ -291,7 +292,7 @@ class TrainState(NamedTuple):
     value_opt: Any  # optax Adam state
     obs_norm: ObsNorm
     env_state: Any  # gymnax states, leading axis num_envs
-    obs: jax.Array  # [num_envs, obs_dim], raw observations
+    obs: jax.Array  # [num_envs, obs_dim], raw observations (the last step's s_{t+1})
     episodes: Episodes
     key: jax.Array
     update: jax.Array  # updates done (int32)
@@ -540,31 +541,38 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
             params["log_std"] = jnp.full((spec.action_dim,), cfg.log_std_init, dtype)
         return ravel_pytree(params)[0], v_layers
 
-    def env_step(k_step, k_reset, env_state, action):
-        """One environment's step with the automatic reset that gymnax's ``env.step`` does,
-        but with both keys given, so all of a rollout's keys are drawn before its scan."""
-        obs_st, state_st, reward, terminated, _ = env.step_env(k_step, env_state, action,
+    def keep_dtypes(new, old):
+        # a loop carry must keep its dtypes; some environments' resets and steps disagree
+        # under x64 (Pendulum's last_u: float64 from reset, float32 from step)
+        return jax.tree.map(lambda x, o: jnp.asarray(x).astype(jnp.result_type(o)), new, old)
+
+    def reset_if_ended(key, env_state, obs, ended):
+        """One environment: a fresh episode if the last one ended, else as it is. Resetting
+        before the step (gymnax's ``env.step`` resets after it) needs no reset in ``init``:
+        the first step starts every episode."""
+        obs_re, state_re = env.reset_env(key, env_params)
+        pick = lambda a, b: jnp.where(ended, a, b)  # noqa: E731
+        return (keep_dtypes(jax.tree.map(pick, state_re, env_state), env_state),
+                jnp.where(ended, obs_re.astype(obs.dtype), obs))
+
+    def env_step(key, env_state, action):
+        """One environment's step: (state, s_{t+1}, r_t, terminated, done)."""
+        obs_st, state_st, reward, terminated, _ = env.step_env(key, env_state, action,
                                                                env_params)
-        truncated = env.is_truncated(state_st, env_params)
-        done = jnp.logical_or(terminated, truncated)
-        obs_re, state_re = env.reset_env(k_reset, env_params)
-        pick = lambda a, b: jnp.where(done, a, b)  # noqa: E731
-        # keep the state's dtypes fixed (a loop carry): some environments' resets and steps
-        # disagree under x64 (Pendulum's last_u: float64 from reset, float32 from step)
-        new_state = jax.tree.map(lambda x, old: jnp.asarray(x).astype(jnp.result_type(old)),
-                                 jax.tree.map(pick, state_re, state_st), env_state)
-        return (jax.tree.map(pick, obs_re, obs_st), new_state, reward, terminated, done,
-                obs_st)
+        done = jnp.logical_or(terminated, env.is_truncated(state_st, env_params))
+        return keep_dtypes(state_st, env_state), obs_st, reward, terminated, done
 
     # -- init ----------------------------------------------------------------------------
     def init(key) -> TrainState:
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.key_data(key)  # the state carries raw uint32[2] keys
-        k_nets, k_env, key = jax.random.split(key, 3)
+        k_nets, key = jax.random.split(key)
         theta, value_params = init_networks(k_nets)
-        obs, env_state = jax.vmap(env.reset_env, in_axes=(0, None))(
-            jax.random.split(k_env, n_envs), env_params
-        )
+        # placeholders of the right shapes; every episode starts at the first step
+        obs_shape, state_shape = jax.eval_shape(env.reset_env, key, env_params)
+        env_state = jax.tree.map(lambda a: jnp.zeros((n_envs,) + a.shape, a.dtype),
+                                 state_shape)
+        obs = jnp.zeros((n_envs,) + obs_shape.shape, dtype)
         zeros = jnp.zeros((n_envs,), dtype)
         izeros = jnp.zeros((n_envs,), jnp.int32)
         return TrainState(
@@ -577,7 +585,7 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
             ),
             env_state=env_state,
             obs=obs.astype(dtype),
-            episodes=Episodes(zeros, izeros, zeros, izeros),
+            episodes=Episodes(zeros, izeros, zeros, izeros, jnp.ones((n_envs,), bool)),
             key=key,
             update=jnp.asarray(0, jnp.int32),
             rejected=jnp.asarray(0, jnp.int32),
@@ -592,6 +600,7 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
         def step(carry, xs):
             env_state, obs, ep = carry
             noise_t, keys_t = xs
+            env_state, obs = jax.vmap(reset_if_ended)(keys_t[1], env_state, obs, ep.ended)
             out = policy.apply(theta, _normalize(obs_norm, obs, cfg.normalize_obs))
             if spec.discrete:
                 action = jnp.argmax(out + noise_t, axis=-1).astype(jnp.int32)
@@ -600,8 +609,8 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
                 mean, log_std = out
                 action = mean + jnp.exp(log_std) * noise_t
                 env_action = jnp.clip(action, act_low, act_high)
-            obs2, env_state2, reward, terminated, done, next_obs = jax.vmap(env_step)(
-                keys_t[0], keys_t[1], env_state, env_action
+            env_state2, next_obs, reward, terminated, done = jax.vmap(env_step)(
+                keys_t[0], env_state, env_action
             )
             reward = reward.astype(dtype).reshape(n_envs)
             terminated = terminated.reshape(n_envs)
@@ -612,9 +621,11 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
                 running_length=jnp.where(done, 0, ep.running_length + 1),
                 last_return=jnp.where(done, ret, ep.last_return).astype(dtype),
                 finished=ep.finished + done.astype(jnp.int32),
+                ended=done,
             )
-            tr = Transition(obs, action, reward, terminated, done, next_obs.astype(dtype))
-            return (env_state2, obs2.astype(dtype), ep2), tr
+            next_obs = next_obs.astype(dtype)
+            tr = Transition(obs, action, reward, terminated, done, next_obs)
+            return (env_state2, next_obs, ep2), tr
 
         (env_state, obs, episodes), traj = jax.lax.scan(
             step, (env_state, obs, episodes), (noise, env_keys)
