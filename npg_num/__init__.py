@@ -14,6 +14,20 @@ from .fisher import FISHER_ROUTES, fisher, policy_fisher
 from .fvp import ROUTES, densify, fvp, make_fvp
 from .natural_step import StepResult, natural_step
 from .networks import Policy, apply_mlp, init_mlp, mlp_policy
+from .envs import SOLVED_AT, SUPPORTED_ENVS, EnvSpec, make_env
+from .gae import gae, lambda_returns
+from .trainer import (
+    TUNED,
+    Metrics,
+    TrainConfig,
+    Trainer,
+    TrainState,
+    default_config,
+    make_train,
+    make_trainer,
+    seed_keys,
+    seed_sharding,
+)
 
 __all__ = [
     "FAMILIES",
@@ -47,4 +61,21 @@ __all__ = [
     "expected_reward",
     "surrogate",
     "policy_gradient",
+    # training (issue 6)
+    "make_env",
+    "EnvSpec",
+    "SUPPORTED_ENVS",
+    "SOLVED_AT",
+    "gae",
+    "lambda_returns",
+    "TrainConfig",
+    "TUNED",
+    "default_config",
+    "make_train",
+    "make_trainer",
+    "Trainer",
+    "TrainState",
+    "Metrics",
+    "seed_keys",
+    "seed_sharding",
 ]

@@ -227,7 +227,7 @@ TUNED: dict[tuple[str, str], dict[str, Any]] = {
     ("Pendulum-v1", "npg"): dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95,
                                  damping=0.5, delta=0.005),
     ("Pendulum-v1", "trpo"): dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95,
-                                  damping=0.1),
+                                  damping=0.1, delta=0.005),
     # not tuned: no acceptance target; sparse reward, npg/trpo rarely find the goal
     ("MountainCarContinuous-v0", "npg"): dict(total_steps=1_000_000, damping=0.5,
                                               delta=0.005),
