@@ -43,7 +43,6 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from .distributions import CATEGORICAL
 from .envs import SUPPORTED_ENVS, EnvSpec, make_env
 from .errors import NPGInputError
 from .fvp import ROUTES, make_fvp
