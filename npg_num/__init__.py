@@ -34,6 +34,20 @@ from .geometry import (
 )
 
 from . import mdp  # the finite-MDP API, as a submodule: npg_num.mdp
+from .envs import SOLVED_AT, SUPPORTED_ENVS, EnvSpec, make_env
+from .gae import gae, lambda_returns
+from .trainer import (
+    TUNED,
+    Metrics,
+    TrainConfig,
+    Trainer,
+    TrainState,
+    default_config,
+    make_train,
+    make_trainer,
+    seed_keys,
+    seed_sharding,
+)
 
 __all__ = [
     "FAMILIES",
@@ -84,4 +98,21 @@ __all__ = [
     "STEP_RULES",
     "compare_steps",
     "mdp",
+    # training (issue 6)
+    "make_env",
+    "EnvSpec",
+    "SUPPORTED_ENVS",
+    "SOLVED_AT",
+    "gae",
+    "lambda_returns",
+    "TrainConfig",
+    "TUNED",
+    "default_config",
+    "make_train",
+    "make_trainer",
+    "Trainer",
+    "TrainState",
+    "Metrics",
+    "seed_keys",
+    "seed_sharding",
 ]

@@ -1,0 +1,428 @@
+"""``npg-train``: train NPG or TRPO on a classic-control environment from the command line.
+
+The flags are generated from ``TrainConfig`` (each field's help is its documentation);
+anything not given takes the tuned default for the environment and algorithm
+(``trainer.TUNED``). The run directory (``--out``) receives:
+
+- ``config.json``: the full configuration (``--resume`` reads it back);
+- ``metrics.csv``: one row per update per seed (``METRICS_COLUMNS``), appended after
+  every chunk of updates;
+- ``checkpoint.npz``: the state of every seed, written atomically every
+  ``--checkpoint-every`` updates and at the end;
+- ``learning_curve.png``: mean and range over seeds of the episodic return.
+
+``--resume DIR`` continues an interrupted run from its checkpoint: rows of ``metrics.csv``
+past the checkpoint are dropped, so nothing is lost or repeated, and the result is the same
+as an uninterrupted run. Bad input gives one line on stderr and exit code 2.
+
+Examples
+--------
+    npg-train --env CartPole-v1 --algo npg --seeds 8 --out runs/cartpole
+    npg-train --resume runs/cartpole
+"""
+
+from __future__ import annotations
+
+import os
+
+# NOTES.md: XLA's CPU thread pool can deadlock on vmapped training loops without this flag.
+# XLA reads XLA_FLAGS when its backend starts (the first computation), not at import, so
+# setting it here, before anything runs, is early enough.
+_XLA_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+if _XLA_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{_XLA_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import dataclasses  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from .errors import NPGInputError  # noqa: E402
+
+__all__ = ["main", "build_parser", "METRICS_COLUMNS", "CLOCK_COLUMNS", "read_metrics"]
+
+PROG = "npg-train"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = "checkpoint.npz"
+CURVE_FILE = "learning_curve.png"
+
+# the pinned columns first (issue 6), then the rest of trainer.Metrics, then the clock
+METRICS_COLUMNS = (
+    "seed", "update", "env_steps", "mean_return", "kl", "beta", "accepted", "guard_ok",
+    "line_search_steps", "step_fraction", "rejected_total", "episodes", "cg_residual",
+    "expected_improvement", "surrogate_improvement", "value_loss", "entropy", "time_s",
+)
+CLOCK_COLUMNS = ("time_s",)  # seconds of training so far: differs run to run
+
+
+class _UsageError(Exception):
+    """Bad command-line input: reported as one line and exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise _UsageError(f"{message} (see {PROG} --help)")
+
+
+def _parse_int(text: str) -> int:
+    """Integers as people write them: 100000, 100_000, 1e5."""
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        pass
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not math.isfinite(value) or value != int(value):
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    return int(value)
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _parse_sizes(text: str) -> tuple:
+    try:
+        sizes = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a list of layer sizes: {text!r} (write e.g. 64,64)"
+        ) from None
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"not a list of layer sizes: {text!r}")
+    return sizes
+
+
+_PARSERS = {"int": _parse_int, "float": _parse_float, "str": str, "tuple": _parse_sizes}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one flag per ``TrainConfig`` field plus the run flags."""
+    from .trainer import TrainConfig
+
+    parser = _Parser(
+        prog=PROG,
+        description="Train the natural policy gradient (npg) or TRPO on a classic-control "
+        "environment, many seeds at once, in one compiled JAX program.",
+        epilog="Defaults not given on the command line come tuned per environment and "
+        "algorithm (npg_num.trainer.TUNED); the values shown are CartPole-v1's for npg.",
+        allow_abbrev=False,
+    )
+    cfg = parser.add_argument_group("training configuration")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} (default: {_show(f.default)})"
+        if f.type == "bool":
+            cfg.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                             default=None, help=help_text)
+        else:
+            cfg.add_argument(flag, dest=f.name, type=_PARSERS[f.type], default=None,
+                             metavar=f.name.upper(), help=help_text)
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", metavar="DIR", default=None,
+                     help="run directory (default: runs/ENV-ALGO-YYYYmmdd-HHMMSS)")
+    run.add_argument("--resume", metavar="DIR", default=None,
+                     help="continue the interrupted run in DIR with its saved configuration")
+    run.add_argument("--force", action="store_true",
+                     help="reuse an --out directory that already holds a run (overwrites it)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _format(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(float(value))  # shortest repr that round-trips: equal values, equal text
+
+
+def read_metrics(path) -> dict:
+    """metrics.csv as a dict of column -> float array (rows in file order)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {c: np.zeros(0) for c in METRICS_COLUMNS}
+    return {c: np.asarray([float(r[c]) for r in rows]) for c in rows[0]}
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise _UsageError(f"cannot write to --out {out}: {reason}") from None
+
+
+class _Run:
+    """The chunked training loop behind the CLI: compile, train, report, checkpoint."""
+
+    def __init__(self, config, out: Path, *, quiet: bool):
+        import jax
+
+        from .trainer import make_trainer, seed_keys, seed_sharding
+
+        if config.dtype == "float64":
+            jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
+        self.jax = jax
+        self.config = config
+        self.out = out
+        self.quiet = quiet
+        self.trainer = make_trainer(config)
+        self.num_updates = config.num_updates
+        # chunks of updates between progress reports; checkpoints fall on chunk ends
+        self.chunk_len = max(1, min(config.checkpoint_every, math.ceil(self.num_updates / 25)))
+        self.sharding = seed_sharding(config.seeds)
+        self.keys = jax.device_put(seed_keys(config), self.sharding)
+        self.init_fn = jax.jit(jax.vmap(self.trainer.init))
+        self.chunk_fn = jax.jit(
+            jax.vmap(self.trainer.chunk(self.chunk_len), in_axes=(0, None))
+        )
+        self.seeds = [config.seed + i for i in range(config.seeds)]
+
+    def template(self):
+        return self.jax.eval_shape(self.init_fn, self.keys)
+
+    def fresh_state(self):
+        return self.init_fn(self.keys)
+
+    def place(self, state):
+        return self.jax.device_put(state, self.sharding)
+
+    def save(self, state, done: int, elapsed: float) -> None:
+        from .checkpoint import save_checkpoint
+
+        meta = {"updates_done": done, "elapsed_s": elapsed, "config": self.config.to_dict()}
+        save_checkpoint(self.out / CHECKPOINT_FILE, state, meta)
+
+    def append_rows(self, metrics, n_active: int, elapsed: float) -> None:
+        m = self.jax.device_get(metrics)
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for u in range(n_active):
+            for s, seed in enumerate(self.seeds):
+                row = {"seed": seed, "time_s": round(elapsed, 3)}
+                for name in m._fields:
+                    row[name] = getattr(m, name)[s, u]
+                w.writerow([_format(row[c]) for c in METRICS_COLUMNS])
+        with open(self.out / METRICS_FILE, "a") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def train(self, state, done: int, elapsed0: float) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.config
+        batch = cfg.batch_size
+        bar = tqdm(
+            total=self.num_updates * batch, initial=done * batch, unit="step",
+            unit_scale=True, file=sys.stderr, disable=self.quiet, dynamic_ncols=True,
+            desc=f"{cfg.env} {cfg.algo} x{cfg.seeds}",
+        )
+        if done < self.num_updates:
+            bar.set_postfix_str("compiling...")
+        last_ckpt = done
+        start = time.perf_counter()
+        last = {}
+        try:
+            while done < self.num_updates:
+                n_active = min(self.chunk_len, self.num_updates - done)
+                state, metrics = self.chunk_fn(state, n_active)
+                metrics = self.jax.device_get(metrics)
+                done += n_active
+                elapsed = elapsed0 + time.perf_counter() - start
+                self.append_rows(metrics, n_active, elapsed)
+                if done // cfg.checkpoint_every > last_ckpt // cfg.checkpoint_every or (
+                    done == self.num_updates
+                ):
+                    self.save(state, done, elapsed)
+                    last_ckpt = done
+                last = _summary(metrics, n_active)
+                bar.update(n_active * batch)
+                bar.set_postfix(last, refresh=True)
+        finally:
+            bar.close()
+        return last
+
+
+def _summary(metrics, n_active: int) -> dict:
+    ret = np.asarray(metrics.mean_return)[:, n_active - 1]
+    acc = np.asarray(metrics.accepted)[:, :n_active]
+    out = {
+        "return": f"{np.nanmean(ret):.1f}" if np.isfinite(ret).any() else "n/a",
+        "kl": f"{np.mean(np.asarray(metrics.kl)[:, :n_active]):.4f}",
+        "beta": f"{np.mean(np.asarray(metrics.beta)[:, :n_active]):.3g}",
+        "accepted": f"{acc.mean():.0%}",
+    }
+    ls = np.asarray(metrics.line_search_steps)[:, :n_active]
+    if ls.any():
+        out["backtracks"] = f"{ls.mean():.2f}"
+    return out
+
+
+def _given_config(args) -> dict:
+    from .trainer import TrainConfig
+
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if getattr(args, f.name) is not None
+    }
+
+
+def _start(args):
+    from .trainer import TrainConfig, default_config
+
+    given = _given_config(args)
+    if args.resume is not None:
+        if given or args.out is not None or args.force:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given) or "--out/--force"
+            raise _UsageError(
+                f"--resume continues a run with its saved configuration; drop {flags}"
+            )
+        out = Path(args.resume)
+        if not (out / CONFIG_FILE).is_file() or not (out / CHECKPOINT_FILE).is_file():
+            raise _UsageError(
+                f"no run to resume in {out}: {CONFIG_FILE} or {CHECKPOINT_FILE} is missing"
+            )
+        try:
+            config = TrainConfig.from_dict(json.loads((out / CONFIG_FILE).read_text()))
+        except (ValueError, TypeError) as err:
+            raise _UsageError(f"cannot read {out / CONFIG_FILE}: {err}") from None
+        _check_writable(out)
+        return config, out, True
+    env = given.pop("env", "CartPole-v1")
+    algo = given.pop("algo", "npg")
+    config = default_config(env, algo, **given)
+    out = Path(args.out) if args.out is not None else Path("runs") / (
+        f"{config.env}-{config.algo}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"cannot write to --out {out}: it is a file, not a directory")
+    if (out / CONFIG_FILE).exists() and not args.force:
+        raise _UsageError(
+            f"--out {out} already holds a run; continue it with --resume {out}, "
+            "or pass --force to overwrite it"
+        )
+    _check_writable(out)
+    return config, out, False
+
+
+def main(argv=None) -> int:
+    """Entry point of ``npg-train``; returns the exit code (2 for bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+        config, out, resuming = _start(args)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except (_UsageError, NPGInputError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+
+    from .checkpoint import atomic_write_text, load_checkpoint
+    from .envs import SOLVED_AT
+    from .plotting import plot_learning_curve
+
+    try:
+        run = _Run(config, out, quiet=args.quiet)
+        if resuming:
+            state, meta = load_checkpoint(out / CHECKPOINT_FILE, run.template())
+            if meta.get("config") != config.to_dict():
+                raise NPGInputError(
+                    f"{out / CHECKPOINT_FILE} was written by another configuration than "
+                    f"{out / CONFIG_FILE}"
+                )
+            state = run.place(state)
+            done, elapsed = int(meta["updates_done"]), float(meta["elapsed_s"])
+            _truncate_metrics(out / METRICS_FILE, done)
+        else:
+            atomic_write_text(out / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+            atomic_write_text(out / METRICS_FILE, ",".join(METRICS_COLUMNS) + "\n")
+            for stale in (CHECKPOINT_FILE, CURVE_FILE):
+                (out / stale).unlink(missing_ok=True)
+            state, done, elapsed = run.fresh_state(), 0, 0.0
+    except NPGInputError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+
+    devices = len(run.sharding.mesh.devices.flat)
+    if not args.quiet:
+        verb = f"resuming at update {done} of" if resuming else "training"
+        print(f"{PROG}: {verb} {config.num_updates} updates x {config.batch_size} steps, "
+              f"{config.env} {config.algo}, {config.seeds} seed(s) on {devices} device(s); "
+              f"run directory {out}", file=sys.stderr)
+    try:
+        run.train(state, done, elapsed)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; continue with: {PROG} --resume {out}", file=sys.stderr)
+        return 130
+
+    data = read_metrics(out / METRICS_FILE)
+    seeds = run.seeds
+    rows = np.asarray(data["seed"]).astype(int)
+    returns = np.stack([data["mean_return"][rows == s] for s in seeds])
+    steps = data["env_steps"][rows == seeds[0]]
+    threshold = SOLVED_AT.get(config.env)
+    plot_learning_curve(
+        steps, returns, out / CURVE_FILE, threshold=threshold,
+        title=f"{config.algo} on {config.env} ({len(seeds)} seeds)",
+    )
+    final = returns[:, -1]
+    verdict = ""
+    if threshold is not None and np.isfinite(final).all():
+        verdict = " (solved)" if final.mean() >= threshold else f" (not solved: < {threshold:g})"
+    print(f"{PROG}: final mean return {np.mean(final):.1f}{verdict} over {len(seeds)} seed(s); "
+          f"per seed: {' '.join(f'{r:.1f}' for r in final)}")
+    print(f"{PROG}: wrote {out / METRICS_FILE}, {out / CURVE_FILE}, {out / CHECKPOINT_FILE}")
+    return 0
+
+
+def _truncate_metrics(path: Path, updates_done: int) -> None:
+    """Keep the header and the rows of updates <= ``updates_done`` (those the checkpoint
+    includes); rows written after it, before the interruption, will be written again."""
+    from .checkpoint import atomic_write_text
+
+    if not path.is_file():
+        atomic_write_text(path, ",".join(METRICS_COLUMNS) + "\n")
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        atomic_write_text(path, ",".join(METRICS_COLUMNS) + "\n")
+        return
+    header = lines[0].rstrip("\n").split(",")
+    col = header.index("update")
+    keep = [lines[0]]
+    for line in lines[1:]:
+        if not line.endswith("\n"):
+            break  # a row cut by the kill
+        fields = line.rstrip("\n").split(",")
+        if len(fields) == len(header) and int(fields[col]) <= updates_done:
+            keep.append(line)
+    atomic_write_text(path, "".join(keep))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
