@@ -17,7 +17,10 @@ from npg_sym import mdp as M
 
 from ._core import Derivation
 
-__all__ = ["SmallMDP", "small_mdp", "zero", "theorem_one", "rational_instances"]
+__all__ = [
+    "SmallMDP", "small_mdp", "zero", "theorem_one", "rational_instances", "Witness",
+    "c_over_ten_witness",
+]
 
 R_ = sp.Rational
 TRANSITIONS = [[[R_(1, 3), R_(2, 3)], [R_(3, 4), R_(1, 4)]],
@@ -32,6 +35,34 @@ class SmallMDP(NamedTuple):
     pi_new: sp.Matrix  # rows (y_s, 1 - y_s)
     x: tuple[sp.Symbol, ...]
     y: tuple[sp.Symbol, ...]
+
+
+class Witness(NamedTuple):
+    """An MDP and a policy pair with the terms of TRPO's bound, exact."""
+
+    mdp: M.MDP
+    pi: sp.Matrix
+    pi_new: sp.Matrix
+    eta_new: sp.Expr  # eta(pi~)
+    surrogate: sp.Expr  # L_pi(pi~)
+    C: sp.Expr  # 4 eps gamma / (1 - gamma)^2
+    kl_max: sp.Expr
+    alpha: sp.Expr  # max TV
+
+
+def c_over_ten_witness() -> Witness:
+    """Two states, two actions where eta(pi~) < L - (C/10) KLmax: TRPO's C cannot be cut
+    tenfold. Found by Hypothesis (tests/test_mdp_bounds.py) and simplified by hand: P(.|0,.)
+    and P(.|1,0) uniform, P(0|1,1) = 1, R = [[0, -1], [-1, 0]], gamma = 1/10, mu = (0, 1),
+    pi uniform, pi~ = (0.49, 0.51) in both states."""
+    half = [R_(1, 2), R_(1, 2)]
+    m = M.finite_mdp([[half, half], [half, [1, 0]]], [[0, -1], [-1, 0]], R_(1, 10), [0, 1])
+    pi = M.uniform_policy(m)
+    pn = sp.Matrix([[R_(49, 100), R_(51, 100)], [R_(49, 100), R_(51, 100)]])
+    return Witness(
+        m, pi, pn, M.expected_return(m, pn), M.surrogate(m, pi, pn),
+        M.penalty_coefficient(m, pi), M.max_kl(pi, pn), M.max_tv(pi, pn),
+    )
 
 
 def small_mdp() -> SmallMDP:
@@ -64,7 +95,7 @@ def theorem_one(d: Derivation, sm: SmallMDP) -> dict:
     Returns the pieces (eta, L, ...) so that a caller can reuse them.
     """
     m, gamma, pi, pn, x, y = sm
-    S = A = 2
+    S = 2  # states (and actions) of the small MDP
     eta, eta_new = M.expected_return(m, pi), M.expected_return(m, pn)
     rho_new = M.visitation(m, pn)
     adv = M.advantages(m, pi)

@@ -103,7 +103,7 @@ def _not_flat(d: Derivation) -> sp.Matrix:
     g = sp.Matrix([g1, g2])
     natural = F.inv() * g
     d.say(
-        f"**A curved family for contrast, `gaussian_mean_std`**: $F$ is not a multiple of "
+        "**A curved family for contrast, `gaussian_mean_std`**: $F$ is not a multiple of "
         r"$I$, so $F^{-1} g$ turns away from $g$ (the determinant of the two directions is "
         r"non-zero whenever $g_1 g_2 \ne 0$):"
     )

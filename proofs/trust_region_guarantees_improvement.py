@@ -17,7 +17,7 @@ import sympy as sp
 from npg_sym import mdp as M
 
 from ._core import Derivation, main_for
-from ._small_mdp import rational_instances, small_mdp, theorem_one, zero
+from ._small_mdp import c_over_ten_witness, rational_instances, small_mdp, theorem_one, zero
 
 CLAIM = "C2"
 TITLE = "The trust region guarantees improvement"
@@ -57,13 +57,7 @@ def derive(d: Derivation) -> None:
 
 def _not_loose_by_ten(d: Derivation) -> None:
     """A witness that C cannot be divided by 10 (found by Hypothesis, tests/test_mdp_bounds.py)."""
-    R_ = sp.Rational
-    P = [[[R_(1, 2), R_(1, 2)], [R_(1, 2), R_(1, 2)]], [[R_(1, 2), R_(1, 2)], [1, 0]]]
-    m = M.finite_mdp(P, [[0, -1], [-1, 0]], R_(1, 10), [0, 1])
-    pi = M.uniform_policy(m)
-    pn = sp.Matrix([[R_(49, 100), R_(51, 100)], [R_(49, 100), R_(51, 100)]])
-    eta_new, L = M.expected_return(m, pn), M.surrogate(m, pi, pn)
-    C, kl_max, alpha = M.penalty_coefficient(m, pi), M.max_kl(pi, pn), M.max_tv(pi, pn)
+    m, _, pn, eta_new, L, C, kl_max, alpha = c_over_ten_witness()
     d.say(
         r"**How tight.** The constant cannot be cut tenfold: on the MDP with "
         r"$P(\cdot|0,\cdot)$ uniform, $P(\cdot|1,0)$ uniform, $P(0|1,1) = 1$, "

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import npg_num
 import npg_sym
-from bridge import PARAM_BOXES, num_bandit_step_fn, params_for, rewards_for
+from bridge import num_bandit_step_fn, params_for, rewards_for
 
 KEYS = sorted(npg_sym.FAMILIES)
 

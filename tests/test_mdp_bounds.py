@@ -20,7 +20,7 @@ from hypothesis import find, given, settings, target
 from hypothesis import strategies as st
 
 from npg_num import mdp as N
-from npg_sym import mdp as M
+from proofs._small_mdp import c_over_ten_witness
 
 BOUND_EXAMPLES = 200  # the issue asks for at least 200 random MDPs per bound check
 
@@ -254,13 +254,7 @@ def test_C_over_10_is_violated_by_an_exact_witness():
     Found by the search above and simplified by hand: as gamma -> 0 this family has
     (L - eta~) / (C alpha^2) -> 1/2 and (L - eta~) / (C KLmax) -> 1/4.
     """
-    R_ = sp.Rational
-    P = [[[R_(1, 2), R_(1, 2)], [R_(1, 2), R_(1, 2)]], [[R_(1, 2), R_(1, 2)], [1, 0]]]
-    m = M.finite_mdp(P, [[0, -1], [-1, 0]], R_(1, 10), [0, 1])
-    pi = M.uniform_policy(m)
-    pn = sp.Matrix([[R_(49, 100), R_(51, 100)], [R_(49, 100), R_(51, 100)]])
-    eta_new, L = M.expected_return(m, pn), M.surrogate(m, pi, pn)
-    C, kl_max, alpha = M.penalty_coefficient(m, pi), M.max_kl(pi, pn), M.max_tv(pi, pn)
+    _, _, _, eta_new, L, C, kl_max, alpha = c_over_ten_witness()
     assert eta_new >= L - C * alpha**2  # exact rationals: Theorem 1 holds
     assert sp.N(eta_new - (L - C * kl_max), 50) >= 0
     assert sp.N(eta_new - (L - C / 10 * kl_max), 50) < -1e-6  # but not with C / 10
