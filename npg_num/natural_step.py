@@ -62,6 +62,9 @@ def natural_step(
     cg_iters: conjugate-gradient iterations (Fisher-vector products), >= 1.
     cg_tol: CG stops early when its residual norm reaches this.
 
+    Call it inside ``jax.jit`` (as the trainer does): ``fvp`` is a fresh closure on every
+    eager call, so the CG loop would be traced and compiled again each time.
+
     Examples
     --------
     >>> import jax.numpy as jnp
