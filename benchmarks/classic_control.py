@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import os
 
-_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"  # NOTES.md: XLA hang
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
+from npg_num.xla_cpu import configure  # noqa: E402
+
+# as the CLI: the hang guard (NOTES.md) and one CPU device per core, seeds sharded over them
+configure()
 
 import argparse  # noqa: E402
 import warnings  # noqa: E402
@@ -43,7 +44,8 @@ import numpy as np  # noqa: E402
 
 from npg_num import make_fvp, natural_step  # noqa: E402
 from npg_num.envs import SOLVED_AT, make_env  # noqa: E402
-from npg_num.trainer import default_config, make_trainer, seed_keys  # noqa: E402
+from npg_num.trainer import default_config, make_trainer, seed_keys, seed_sharding  # noqa: E402
+from npg_num.xla_cpu import compiler_options  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +59,8 @@ def time_training(config):
     """Compile and run ``vmap(train)`` over the config's seeds, timed apart."""
     trainer = make_trainer(config)
     keys = seed_keys(config)
-    fn = jax.jit(jax.vmap(trainer.train))
+    keys = jax.device_put(keys, seed_sharding(config.seeds))
+    fn = jax.jit(jax.vmap(trainer.train), compiler_options=compiler_options())
     t0 = time.perf_counter()
     compiled = fn.lower(keys).compile()
     t1 = time.perf_counter()
@@ -67,8 +70,11 @@ def time_training(config):
 
 
 def _loop_time(fn, *args):
-    """Run time of a jitted function (compiled first, not counted)."""
-    compiled = jax.jit(fn).lower(*args).compile()
+    """Run time of a jitted function (compiled first, not counted), its arguments' leading
+    seed axis sharded over the devices as in training."""
+    seeds = jax.tree.leaves(args)[0].shape[0]
+    args = jax.device_put(args, seed_sharding(seeds))
+    compiled = jax.jit(fn, compiler_options=compiler_options()).lower(*args).compile()
     t0 = time.perf_counter()
     _block(compiled(*args))
     return time.perf_counter() - t0
@@ -141,8 +147,10 @@ def time_parts(trainer, seeds):
     }
 
 
-def raw_env_throughput(env_id, n_envs, n_steps):
-    """Steps/s of the bare gymnax environment (random actions, auto-reset), vmapped."""
+def raw_env_throughput(env_id, seeds, n_envs, n_steps):
+    """Steps/s of the bare gymnax environment (random actions, auto-reset): ``seeds``
+    groups of ``n_envs`` environments, vmapped and sharded over the devices as in
+    training."""
     spec = make_env(env_id)
     env, params = spec.env, spec.params
 
@@ -161,8 +169,8 @@ def raw_env_throughput(env_id, n_envs, n_steps):
 
         return jax.lax.scan(body, (state, 0.0), jax.random.split(key, n_steps))[0][1]
 
-    secs = _loop_time(run, jax.random.PRNGKey(0))
-    return n_envs * n_steps / secs
+    secs = _loop_time(jax.vmap(run), jax.random.split(jax.random.PRNGKey(0), seeds))
+    return seeds * n_envs * n_steps / secs
 
 
 def sb3_trpo_cartpole(total_steps, seed=0):
@@ -258,7 +266,7 @@ def main():
 
     cfg = default_config(env_id, "npg", seeds=args.seeds, total_steps=steps)
     n_envs = cfg.num_envs * args.seeds
-    raw = raw_env_throughput(env_id, n_envs, cfg.num_updates * cfg.num_steps)
+    raw = raw_env_throughput(env_id, args.seeds, cfg.num_envs, cfg.num_updates * cfg.num_steps)
     total_steps = args.seeds * cfg.num_updates * cfg.batch_size
     roll = total_steps / parts["npg"]["rollout"]
     print(f"\n## Throughput at the same batch ({args.seeds} seeds x {cfg.num_envs} envs = "

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import os
 
-# NOTES.md: XLA's CPU thread pool can deadlock on vmapped training loops without this flag.
 # XLA reads XLA_FLAGS when its backend starts (the first computation), not at import, so
-# setting it here, before anything runs, is early enough.
-_XLA_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-if _XLA_FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{_XLA_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
+# setting them here, before anything runs, is early enough: the hang guard of NOTES.md and
+# one CPU device per core, over which the seeds are sharded (npg_num/xla_cpu.py).
+from npg_num.xla_cpu import configure as _configure_xla  # noqa: E402
+
+_configure_xla()
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
@@ -183,6 +183,7 @@ class _Run:
         import jax
 
         from .trainer import make_trainer, seed_keys, seed_sharding
+        from .xla_cpu import compiler_options
 
         if config.dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
@@ -196,9 +197,11 @@ class _Run:
         self.chunk_len = max(1, min(config.checkpoint_every, math.ceil(self.num_updates / 25)))
         self.sharding = seed_sharding(config.seeds)
         self.keys = jax.device_put(seed_keys(config), self.sharding)
-        self.init_fn = jax.jit(jax.vmap(self.trainer.init))
+        opts = compiler_options()
+        self.init_fn = jax.jit(jax.vmap(self.trainer.init), compiler_options=opts)
         self.chunk_fn = jax.jit(
-            jax.vmap(self.trainer.chunk(self.chunk_len), in_axes=(0, None))
+            jax.vmap(self.trainer.chunk(self.chunk_len), in_axes=(0, None)),
+            compiler_options=opts,
         )
         self.seeds = [config.seed + i for i in range(config.seeds)]
 
