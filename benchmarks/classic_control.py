@@ -5,6 +5,8 @@ not absolute times across runs):
 
 1. CartPole-v1, 100k steps per seed, npg and trpo, 1 and 8 seeds (vmapped): compile and
    run timed apart, every seed's final return.
+   Then the same npg run with XLA's default compile options and with every seed on one
+   device: what the two CPU settings of ``npg_num.xla_cpu`` buy.
 2. Where the time goes (8 seeds, npg and trpo): compile, rollout (policy + environment),
    the policy step (gradient, FVP/CG, line search), the value fit, and the rest (GAE,
    values, bookkeeping), each timed as its own jitted loop of the same size.
@@ -55,12 +57,17 @@ def _block(tree):
     return tree
 
 
-def time_training(config):
-    """Compile and run ``vmap(train)`` over the config's seeds, timed apart."""
+def time_training(config, devices=None, options="trainer"):
+    """Compile and run ``vmap(train)`` over the config's seeds, timed apart.
+
+    ``devices``: the devices the seeds are sharded over (default all, as the CLI does);
+    ``options``: "trainer" (``xla_cpu.compiler_options()``, as the CLI) or "xla" (XLA's own
+    defaults), for the comparison rows."""
     trainer = make_trainer(config)
     keys = seed_keys(config)
-    keys = jax.device_put(keys, seed_sharding(config.seeds))
-    fn = jax.jit(jax.vmap(trainer.train), compiler_options=compiler_options())
+    keys = jax.device_put(keys, seed_sharding(config.seeds, devices))
+    opts = compiler_options() if options == "trainer" else None
+    fn = jax.jit(jax.vmap(trainer.train), compiler_options=opts)
     t0 = time.perf_counter()
     compiled = fn.lower(keys).compile()
     t1 = time.perf_counter()
@@ -198,21 +205,35 @@ def sb3_trpo_cartpole(total_steps, seed=0):
     }
 
 
-def first_budget(steps, returns, target, window=10):
-    """The first env-step count from which the mean over seeds, averaged over the last
-    ``window`` updates (one update's mean is of only seeds x envs episodes, and Pendulum's
-    returns depend much on the start state), stays >= target to the end."""
+def _smoothed_ok(returns, target, window):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: all NaN
         mean = np.nanmean(returns, axis=0)
     mean = np.where(np.isnan(mean), -np.inf, mean)
     smooth = np.convolve(mean, np.ones(window) / window, mode="valid")  # ends at update i
-    ok = smooth >= target
+    return smooth >= target
+
+
+def first_budget(steps, returns, target, window=10):
+    """The first env-step count from which the mean over seeds, averaged over the last
+    ``window`` updates (one update's mean is of only seeds x envs episodes, and Pendulum's
+    returns depend much on the start state), stays >= target to the end."""
+    ok = _smoothed_ok(returns, target, window)
     if not ok[-1]:
         return None
     bad = np.nonzero(~ok)[0]
     first = 0 if len(bad) == 0 else bad[-1] + 1
     return int(steps[first + window - 1])
+
+
+def first_reached(steps, returns, target, window=10):
+    """The first env-step count at which that smoothed mean is >= target (None: never),
+    and the fraction of the later updates at which it is."""
+    ok = _smoothed_ok(returns, target, window)
+    hits = np.nonzero(ok)[0]
+    if len(hits) == 0:
+        return None, 0.0
+    return int(steps[hits[0] + window - 1]), float(ok[hits[0]:].mean())
 
 
 def fmt_returns(r):
@@ -247,6 +268,28 @@ def main():
                   f"{(tc + tr) / seeds:.2f} | {final.mean():.1f} | {fmt_returns(final)} |",
                   flush=True)
     results["cartpole"] = {f"{a}_{s}": v for (a, s), v in cart.items()}
+
+    # what the two CPU settings of npg_num.xla_cpu buy, measured here: the same npg run
+    # with XLA's default compile options, and with all seeds on one device
+    print(f"\n## npg, {args.seeds} seeds: the CPU settings of npg_num.xla_cpu, same run\n")
+    print("| variant | devices | compile s | run s | total s | mean final |")
+    print("|---|---|---|---|---|---|")
+    base = cart[("npg", args.seeds)]
+    n_dev = len(seed_sharding(args.seeds).mesh.devices.flat)
+    print(f"| as trained above (LLVM -O1, seeds sharded) | {n_dev} | {base['compile_s']:.2f} | "
+          f"{base['run_s']:.2f} | {base['compile_s'] + base['run_s']:.2f} | "
+          f"{np.mean(base['final']):.1f} |")
+    variants = {}
+    cfg = default_config(env_id, "npg", seeds=args.seeds, total_steps=steps)
+    for name, kw in (("XLA default compile options (-O2)", dict(options="xla")),
+                     ("all seeds on one device", dict(devices=jax.devices()[:1]))):
+        _, m, tc, tr = time_training(cfg, **kw)
+        final = np.asarray(m.mean_return)[:, -1]
+        n = 1 if "devices" in kw else n_dev
+        variants[name] = dict(compile_s=tc, run_s=tr, devices=n, final=final.tolist())
+        print(f"| {name} | {n} | {tc:.2f} | {tr:.2f} | {tc + tr:.2f} | {final.mean():.1f} |",
+              flush=True)
+    results["cpu_settings"] = variants
 
     print(f"\n## Where the time goes ({args.seeds} seeds, each phase as its own jitted loop)\n")
     print("| algo | compile s | rollout s | policy step s (of which FVP/CG) | "
@@ -314,10 +357,10 @@ def main():
 
     if not args.quick:
         print(f"\n## 1M steps, {args.seeds} seeds: final return and budget to the target\n")
-        print("| env | algo | target | mean final | min seed | budget from which the mean "
-              "(over seeds and the last 10 updates) stays >= target | run s | "
-              "final return per seed |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| env | algo | target | mean final | min seed | first reached (share of "
+              "later updates at target) | budget from which the mean (over seeds and the "
+              "last 10 updates) stays >= target | run s | final return per seed |")
+        print("|---|---|---|---|---|---|---|---|---|")
         long = {}
         for env in ("Acrobot-v1", "Pendulum-v1"):
             for algo in ("npg", "trpo"):
@@ -327,14 +370,17 @@ def main():
                 env_steps = np.asarray(m.env_steps)[0]
                 target = SOLVED_AT[env]
                 budget = first_budget(env_steps, r, target)
+                reached, share = first_reached(env_steps, r, target)
                 final = r[:, -1]
                 long[f"{env}_{algo}"] = dict(final=final.tolist(), budget=budget,
+                                             first_reached=reached, share_after=share,
                                              compile_s=tc, run_s=tr,
                                              total_steps=int(env_steps[-1]))
-                shown = f"{budget:,}" if budget is not None else "not reached"
+                shown = f"{budget:,}" if budget is not None else "not held at the end"
+                first = f"{reached:,} ({share:.0%})" if reached is not None else "never"
                 print(f"| {env} | {algo} | {target:g} | {final.mean():.1f} | "
-                      f"{final.min():.1f} | {shown} | {tr:.1f} | {fmt_returns(final)} |",
-                      flush=True)
+                      f"{final.min():.1f} | {first} | {shown} | {tr:.1f} | "
+                      f"{fmt_returns(final)} |", flush=True)
         results["long_runs"] = long
 
     out = ROOT / "report" / "bench_classic_control.json"
