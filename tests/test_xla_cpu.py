@@ -49,3 +49,15 @@ def test_configured_process_sees_one_device_per_core():
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "xla_backend_optimization_level" in out.stdout
+
+
+def test_compiler_options_fall_back_when_refused(monkeypatch):
+    """A jaxlib that does not know the option compiles with XLA's defaults instead."""
+    monkeypatch.setattr(xla_cpu, "_CPU_OPTIONS", {"xla_no_such_option_here": 1})
+    xla_cpu._accepted.cache_clear()
+    try:
+        assert xla_cpu.compiler_options() is None
+    finally:
+        xla_cpu._accepted.cache_clear()
+    monkeypatch.undo()
+    assert xla_cpu.compiler_options() == {"xla_backend_optimization_level": 1}
