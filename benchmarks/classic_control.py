@@ -285,7 +285,7 @@ def main():
                      ("all seeds on one device", dict(devices=jax.devices()[:1]))):
         _, m, tc, tr = time_training(cfg, **kw)
         final = np.asarray(m.mean_return)[:, -1]
-        n = 1 if "devices" in kw else n_dev
+        n = len(seed_sharding(args.seeds, kw.get("devices")).mesh.devices.flat)
         variants[name] = dict(compile_s=tc, run_s=tr, devices=n, final=final.tolist())
         print(f"| {name} | {n} | {tc:.2f} | {tr:.2f} | {tc + tr:.2f} | {final.mean():.1f} |",
               flush=True)

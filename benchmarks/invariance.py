@@ -16,12 +16,13 @@ Prints the median gap over seeds at each delta, the log-log slope of gap against
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"  # NOTES.md: XLA CPU hang
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
+# NOTES.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this flag;
+# it must be set before JAX computes anything.
+from npg_num.xla_cpu import add_hang_guard  # noqa: E402
+
+add_hang_guard()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -7,10 +7,10 @@ set; ``dev`` otherwise (random, same count). ``HYPOTHESIS_PROFILE`` overrides bo
 import os
 
 # NOTES.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this flag;
-# it must be set before jax is imported.
-_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
+# it must be set before JAX computes anything.
+from npg_num.xla_cpu import add_hang_guard  # noqa: E402
+
+add_hang_guard()
 
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402

@@ -61,3 +61,10 @@ def test_compiler_options_fall_back_when_refused(monkeypatch):
         xla_cpu._accepted.cache_clear()
     monkeypatch.undo()
     assert xla_cpu.compiler_options() == {"xla_backend_optimization_level": 1}
+
+
+def test_add_hang_guard_adds_no_device_count(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=x")
+    flags = xla_cpu.add_hang_guard().split()
+    assert flags == [xla_cpu.HANG_GUARD, "--xla_dump_to=x"]
+    assert xla_cpu.add_hang_guard().split() == flags
