@@ -13,7 +13,7 @@ from .families import FAMILIES, Family, expectation, family_policy, get_family, 
 from .fisher import FISHER_ROUTES, fisher, policy_fisher
 from .fvp import ROUTES, densify, fvp, make_fvp
 from .natural_step import StepResult, natural_step
-from .networks import Policy, apply_mlp, init_mlp, mlp_policy
+from .networks import Policy, apply_mlp, init_mlp, mlp_policy, mlp_policy_spec
 from .geometry import (
     REPARAMETERIZATIONS,
     STEP_RULES,
@@ -75,6 +75,7 @@ __all__ = [
     "StepResult",
     "Policy",
     "mlp_policy",
+    "mlp_policy_spec",
     "init_mlp",
     "apply_mlp",
     "reward_fn",

@@ -19,7 +19,7 @@ from jax.flatten_util import ravel_pytree
 from .distributions import CATEGORICAL, DIAG_GAUSSIAN, HEADS
 from .errors import NPGInputError
 
-__all__ = ["init_mlp", "apply_mlp", "Policy", "mlp_policy"]
+__all__ = ["init_mlp", "apply_mlp", "Policy", "mlp_policy", "mlp_policy_spec"]
 
 
 def init_mlp(key, sizes: Sequence[int], *, out_gain: float = 1.0, dtype=jnp.float32):
@@ -56,6 +56,16 @@ class Policy(NamedTuple):
         return (out, log_std)
 
 
+def _check_sizes(head, obs_dim, action_dim, hidden):
+    if head not in HEADS:
+        raise NPGInputError(f"unknown head {head!r}; allowed heads: {', '.join(HEADS)}")
+    for name, value in (("obs_dim", obs_dim), ("action_dim", action_dim)):
+        if not isinstance(value, int) or value < 1:
+            raise NPGInputError(f"{name} must be a positive integer, got {value!r}")
+    if any(not isinstance(h, int) or h < 1 for h in hidden):
+        raise NPGInputError(f"hidden sizes must be positive integers, got {tuple(hidden)}")
+
+
 def mlp_policy(
     key,
     obs_dim: int,
@@ -70,15 +80,44 @@ def mlp_policy(
 
     ``action_dim`` is the number of actions (categorical) or the action dimension (Gaussian).
     """
-    if head not in HEADS:
-        raise NPGInputError(f"unknown head {head!r}; allowed heads: {', '.join(HEADS)}")
-    for name, value in (("obs_dim", obs_dim), ("action_dim", action_dim)):
-        if not isinstance(value, int) or value < 1:
-            raise NPGInputError(f"{name} must be a positive integer, got {value!r}")
-    if any(not isinstance(h, int) or h < 1 for h in hidden):
-        raise NPGInputError(f"hidden sizes must be positive integers, got {tuple(hidden)}")
+    _check_sizes(head, obs_dim, action_dim, hidden)
     params = {"layers": init_mlp(key, [obs_dim, *hidden, action_dim], out_gain=0.01, dtype=dtype)}
     if head == DIAG_GAUSSIAN.name:
         params["log_std"] = jnp.full((action_dim,), log_std_init, dtype)
     theta, unravel = ravel_pytree(params)
     return Policy(HEADS[head], unravel, theta.size, action_dim), theta
+
+
+def mlp_policy_spec(
+    obs_dim: int,
+    action_dim: int,
+    *,
+    hidden: Sequence[int] = (64, 64),
+    head: str = "categorical",
+    dtype=jnp.float32,
+) -> Policy:
+    """The ``Policy`` of ``mlp_policy`` (same flat layout) without initializing parameters.
+
+    Nothing is computed: the layout comes from shapes alone (``jax.eval_shape``), so a
+    trainer that draws its own initial parameters inside its compiled program pays no
+    eager initialization (in a fresh process ``mlp_policy``'s orthogonal init compiles a
+    few small programs, about 1 s on the 2-core machine of NOTES.md).
+
+    >>> pi = mlp_policy_spec(4, 2)
+    >>> pi.num_params == mlp_policy(jax.random.PRNGKey(0), 4, 2)[0].num_params
+    True
+    """
+    _check_sizes(head, obs_dim, action_dim, hidden)
+    sizes = [obs_dim, *hidden, action_dim]
+    found = {}
+
+    def layout():
+        params = {"layers": [{"w": jnp.zeros((n_in, n_out), dtype), "b": jnp.zeros((n_out,), dtype)}
+                             for n_in, n_out in zip(sizes[:-1], sizes[1:])]}
+        if head == DIAG_GAUSSIAN.name:
+            params["log_std"] = jnp.zeros((action_dim,), dtype)
+        flat, found["unravel"] = ravel_pytree(params)  # unravel holds shapes only, no tracers
+        return flat
+
+    flat = jax.eval_shape(layout)
+    return Policy(HEADS[head], found["unravel"], flat.size, action_dim)

@@ -48,7 +48,7 @@ from .errors import NPGInputError
 from .fvp import ROUTES, make_fvp
 from .gae import gae
 from .natural_step import natural_step
-from .networks import apply_mlp, mlp_policy
+from .networks import apply_mlp, mlp_policy_spec
 from .xla_cpu import compiler_options
 
 __all__ = [
@@ -543,10 +543,9 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
     dtype = jnp.dtype(cfg.dtype)
     spec = make_env(cfg.env)
     env, env_params = spec.env, spec.params
-    policy, _ = mlp_policy(
-        jax.random.PRNGKey(0), spec.obs_dim, spec.action_dim, hidden=cfg.hidden,
-        head=spec.head, log_std_init=cfg.log_std_init, dtype=dtype,
-    )
+    # the layout only: theta0 is drawn inside the compiled program (init_networks)
+    policy = mlp_policy_spec(spec.obs_dim, spec.action_dim, hidden=cfg.hidden,
+                             head=spec.head, dtype=dtype)
     head = policy.head
     n_envs, n_steps, batch = cfg.num_envs, cfg.num_steps, cfg.batch_size
     n_fisher = batch // cfg.fisher_subsample
@@ -562,11 +561,12 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
     # the value MLP's parameters live in one flat vector, like the policy's: Adam, the
     # finite-target guard and the checkpoints then handle one array instead of one per
     # layer (fewer kernels to compile, one update instead of 2 per layer)
-    v_sizes = [spec.obs_dim, *cfg.value_hidden, 1]
-    _, unravel_value = ravel_pytree([
-        {"w": jnp.zeros((n_in, n_out), dtype), "b": jnp.zeros((n_out,), dtype)}
-        for n_in, n_out in zip(v_sizes[:-1], v_sizes[1:])
-    ])
+    # (the layout of a one-output MLP's {"layers": [...]}, which ravels like the list alone)
+    value_unravel = mlp_policy_spec(spec.obs_dim, 1, hidden=cfg.value_hidden,
+                                    dtype=dtype).unravel
+
+    def unravel_value(params):
+        return value_unravel(params)["layers"]
 
     def value_fn(params, obs):
         return apply_mlp(unravel_value(params), obs)[..., 0]

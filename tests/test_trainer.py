@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npg_num import NPGInputError, mlp_policy
+from npg_num import NPGInputError, mlp_policy, mlp_policy_spec
 from npg_num.checkpoint import load_checkpoint, save_checkpoint
 from npg_num.envs import SUPPORTED_ENVS, make_env
 from npg_num.gae import gae, lambda_returns
@@ -142,6 +142,22 @@ def test_policy_init_has_mlp_policy_layout():
         np.testing.assert_allclose(small.T @ small, np.eye(small.shape[1]), atol=1e-5)
         assert not np.any(np.asarray(layer["b"]))
     np.testing.assert_allclose(params["log_std"], [-0.5])
+
+
+@pytest.mark.parametrize("head, action_dim", [("categorical", 3), ("diag_gaussian", 2)])
+def test_mlp_policy_spec_is_mlp_policys_layout_without_computing(head, action_dim):
+    """The trainer's policy comes from mlp_policy_spec (shapes only): same size, and its
+    unravel gives mlp_policy's tree, leaf for leaf, from the same flat vector."""
+    pi, theta = mlp_policy(jax.random.PRNGKey(3), 5, action_dim, hidden=(7, 6), head=head)
+    spec = mlp_policy_spec(5, action_dim, hidden=(7, 6), head=head)
+    assert (spec.head, spec.num_params, spec.action_dim) == (pi.head, pi.num_params,
+                                                             pi.action_dim)
+    want, got = pi.unravel(theta), spec.unravel(theta)
+    assert jax.tree.structure(want) == jax.tree.structure(got)
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(NPGInputError, match="head"):
+        mlp_policy_spec(5, 2, head="beta")
 
 
 def test_init_mlps_shapes():
