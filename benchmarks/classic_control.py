@@ -6,7 +6,8 @@ not absolute times across runs):
 1. CartPole-v1, 100k steps per seed, npg and trpo, 1 and 8 seeds (vmapped): compile and
    run timed apart, every seed's final return.
    Then the same npg run with XLA's default compile options and with every seed on one
-   device: what the two CPU settings of ``npg_num.xla_cpu`` buy.
+   device: what the two CPU settings of ``npg_num.xla_cpu`` buy. And ``npg-train`` with
+   8 seeds in a fresh process, timed from the outside: what a person waits.
 2. Where the time goes (8 seeds, npg and trpo): compile, rollout (policy + environment),
    the policy step (gradient, FVP/CG, line search), the value fit, and the rest (GAE,
    values, bookkeeping), each timed as its own jitted loop of the same size.
@@ -181,6 +182,34 @@ def raw_env_throughput(env_id, seeds, n_envs, n_steps):
     return seeds * n_envs * n_steps / secs
 
 
+def cli_end_to_end(seeds):
+    """``npg-train`` on CartPole-v1 with ``seeds`` seeds in a fresh process, as a person
+    runs it: imports, compilation, the chunked loop with its CSV rows and checkpoints,
+    the learning curve. Returns (wall seconds, the run's own training seconds from the
+    last metrics row, the final mean return)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from npg_num.cli import read_metrics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        t0 = time.perf_counter()
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # the CLI's own
+        proc = subprocess.run(
+            [sys.executable, "-m", "npg_num.cli", "--env", "CartPole-v1", "--seeds",
+             str(seeds), "--out", str(out), "--quiet"],
+            capture_output=True, text=True, cwd=ROOT, env=env,
+        )
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"npg-train failed: {proc.stderr.strip()}")
+        data = read_metrics(out / "metrics.csv")
+        last = data["update"] == data["update"].max()
+        return wall, float(data["time_s"][last][0]), float(np.mean(data["mean_return"][last]))
+
+
 def sb3_trpo_cartpole(total_steps, seed=0):
     """sb3-contrib TRPO, rl-zoo CartPole-v1 hyperparameters; None if not installed."""
     try:
@@ -296,6 +325,15 @@ def main():
         print(f"| {name} | {n} | {tc:.2f} | {tr:.2f} | {tc + tr:.2f} | {final.mean():.1f} |",
               flush=True)
     results["cpu_settings"] = variants
+
+    wall, train_s, final = cli_end_to_end(args.seeds)
+    print(f"\n## The CLI end to end: npg-train, CartPole-v1, {args.seeds} seeds, "
+          "a fresh process\n")
+    print("| wall s (imports, compile, training with CSV rows and checkpoints, plot) | "
+          "training s (compile and chunks, from metrics.csv) | mean final |")
+    print("|---|---|---|")
+    print(f"| {wall:.2f} | {train_s:.2f} | {final:.1f} |", flush=True)
+    results["cli_end_to_end"] = dict(wall_s=wall, training_s=train_s, final_mean=final)
 
     print(f"\n## Where the time goes ({args.seeds} seeds, each phase as its own jitted loop)\n")
     print("| algo | compile s | rollout s | policy step s (of which FVP/CG) | "

@@ -193,7 +193,7 @@ class _Run:
         self.out = out
         self.quiet = quiet
         self.trainer = make_trainer(config)
-        # Python's garbage collector skips the objects that exist now (about a million after
+        # Python's garbage collector skips the objects that exist now (about 250,000 after
         # importing jax, gymnax and optax) until ``main`` unfreezes them: otherwise each full
         # collection while JAX traces the program walks all of them. On the 2-core machine
         # of NOTES.md, tracing the 8-seed CartPole program took 0.38-0.42 s instead of
