@@ -196,7 +196,8 @@ def cli_end_to_end(seeds):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         t0 = time.perf_counter()
-        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # the CLI's own
+        env = {k: v for k, v in os.environ.items()  # the CLI sets its own XLA flags
+               if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
         proc = subprocess.run(
             [sys.executable, "-m", "npg_num.cli", "--env", "CartPole-v1", "--seeds",
              str(seeds), "--out", str(out), "--quiet"],
@@ -285,6 +286,9 @@ def main():
     # training programs do not walk all of them
     make_env(env_id)  # imports gymnax
     gc.freeze()
+    # the goal counts compilation: never reuse programs from JAX's persistent cache, even
+    # if JAX_COMPILATION_CACHE_DIR is set (the CLI subprocess below gets no cache either)
+    jax.config.update("jax_enable_compilation_cache", False)
 
     print(f"## CartPole-v1, {steps // 1000}k steps per seed (compile and run timed apart)\n")
     print("| algo | seeds | compile s | run s | total s | s per seed | mean final | "
