@@ -48,7 +48,9 @@ import numpy as np  # noqa: E402
 
 from npg_num import make_fvp, natural_step  # noqa: E402
 from npg_num.envs import SOLVED_AT, make_env  # noqa: E402
-from npg_num.trainer import default_config, make_trainer, seed_keys, seed_sharding  # noqa: E402
+from npg_num.trainer import (  # noqa: E402
+    default_config, make_trainer, per_seed, seed_keys, seed_sharding,
+)
 from npg_num.xla_cpu import compiler_options  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,16 +62,18 @@ def _block(tree):
 
 
 def time_training(config, devices=None, options="trainer"):
-    """Compile and run ``vmap(train)`` over the config's seeds, timed apart.
+    """Compile and run ``train`` over the config's seeds (``per_seed``, as the CLI does),
+    timed apart.
 
     ``devices``: the devices the seeds are sharded over (default all, as the CLI does);
     ``options``: "trainer" (``xla_cpu.compiler_options()``, as the CLI) or "xla" (XLA's own
     defaults), for the comparison rows."""
     trainer = make_trainer(config)
     keys = seed_keys(config)
-    keys = jax.device_put(keys, seed_sharding(config.seeds, devices))
+    sharding = seed_sharding(config.seeds, devices)
+    keys = jax.device_put(keys, sharding)
     opts = compiler_options() if options == "trainer" else None
-    fn = jax.jit(jax.vmap(trainer.train), compiler_options=opts)
+    fn = jax.jit(per_seed(trainer.train, sharding), compiler_options=opts)
     t0 = time.perf_counter()
     compiled = fn.lower(keys).compile()
     t1 = time.perf_counter()
@@ -79,11 +83,12 @@ def time_training(config, devices=None, options="trainer"):
 
 
 def _loop_time(fn, *args):
-    """Run time of a jitted function (compiled first, not counted), its arguments' leading
-    seed axis sharded over the devices as in training."""
-    seeds = jax.tree.leaves(args)[0].shape[0]
-    args = jax.device_put(args, seed_sharding(seeds))
-    compiled = jax.jit(fn, compiler_options=compiler_options()).lower(*args).compile()
+    """Run time of ``fn`` over the seeds (compiled first, not counted): every argument has
+    a leading seed axis, sharded over the devices and run ``per_seed`` as in training."""
+    sharding = seed_sharding(jax.tree.leaves(args)[0].shape[0])
+    args = jax.device_put(args, sharding)
+    compiled = jax.jit(per_seed(fn, sharding),
+                       compiler_options=compiler_options()).lower(*args).compile()
     t0 = time.perf_counter()
     _block(compiled(*args))
     return time.perf_counter() - t0
@@ -147,12 +152,11 @@ def time_parts(trainer, seeds):
         return jax.lax.scan(body, (p, s), None, length=n_upd)
 
     return {
-        "rollout": _loop_time(jax.vmap(rollout_loop), state),
-        "policy_step": _loop_time(jax.vmap(policy_loop, in_axes=(0, 0, 0, 0, 0)), state.theta,
-                                  obs, actions, adv, fisher_idx),
-        "fvp_cg": _loop_time(jax.vmap(cg_loop), state.theta, obs, adv),
-        "value_fit": _loop_time(jax.vmap(value_loop), state.value_params, state.value_opt,
-                                obs, adv, perms),
+        "rollout": _loop_time(rollout_loop, state),
+        "policy_step": _loop_time(policy_loop, state.theta, obs, actions, adv, fisher_idx),
+        "fvp_cg": _loop_time(cg_loop, state.theta, obs, adv),
+        "value_fit": _loop_time(value_loop, state.value_params, state.value_opt, obs, adv,
+                                perms),
     }
 
 
@@ -178,7 +182,7 @@ def raw_env_throughput(env_id, seeds, n_envs, n_steps):
 
         return jax.lax.scan(body, (state, 0.0), jax.random.split(key, n_steps))[0][1]
 
-    secs = _loop_time(jax.vmap(run), jax.random.split(jax.random.PRNGKey(0), seeds))
+    secs = _loop_time(run, jax.random.split(jax.random.PRNGKey(0), seeds))
     return seeds * n_envs * n_steps / secs
 
 

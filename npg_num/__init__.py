@@ -45,6 +45,7 @@ from .trainer import (
     default_config,
     make_train,
     make_trainer,
+    per_seed,
     seed_keys,
     seed_sharding,
 )
@@ -116,4 +117,5 @@ __all__ = [
     "Metrics",
     "seed_keys",
     "seed_sharding",
+    "per_seed",
 ]

@@ -183,7 +183,7 @@ class _Run:
     def __init__(self, config, out: Path, *, quiet: bool):
         import jax
 
-        from .trainer import make_trainer, seed_keys, seed_sharding
+        from .trainer import make_trainer, per_seed, seed_keys, seed_sharding
         from .xla_cpu import compiler_options
 
         if config.dtype == "float64":
@@ -205,14 +205,15 @@ class _Run:
         self.sharding = seed_sharding(config.seeds)
         self.keys = jax.device_put(seed_keys(config), self.sharding)
         opts = compiler_options()
-        # every leaf of the initial state sharded like the seeds: without out_shardings
-        # the leaves that do not depend on the key (zeros, the Adam state) come out
-        # replicated, and the chunk program compiled for them would be compiled a second
-        # time for the sharded state it returns (about 2 s for 8 CartPole seeds)
-        self.init_fn = jax.jit(jax.vmap(self.trainer.init), out_shardings=self.sharding,
+        # each device trains its own seeds (per_seed: no cross-device barrier in the CG and
+        # line-search loops). Every leaf of the initial state comes out sharded like the
+        # seeds, so the chunk program compiled for it serves every chunk (under plain
+        # jit(vmap(init)) the leaves that do not depend on the key came out replicated,
+        # and the chunk program compiled again for the state it returned: about 2 s)
+        self.init_fn = jax.jit(per_seed(self.trainer.init, self.sharding),
                                compiler_options=opts)
         self.chunk_fn = jax.jit(
-            jax.vmap(self.trainer.chunk(self.chunk_len), in_axes=(0, None)),
+            per_seed(self.trainer.chunk(self.chunk_len), self.sharding, in_axes=(0, None)),
             compiler_options=opts,
         )
         self.seeds = [config.seed + i for i in range(config.seeds)]

@@ -64,6 +64,7 @@ __all__ = [
     "make_train",
     "seed_keys",
     "seed_sharding",
+    "per_seed",
 ]
 
 ALGOS = ("npg", "trpo")
@@ -263,9 +264,9 @@ def seed_sharding(num_seeds: int, devices=None):
     """A ``NamedSharding`` that splits a leading seed axis over devices.
 
     Uses the largest number of ``devices`` (default ``jax.devices()``) that divides
-    ``num_seeds``, so each device trains whole seeds; seeds are independent, so the
-    partitioned program needs no communication. ``jax.device_put(state, sharding)`` on a
-    vmapped state (every leaf has the seed axis first) places it.
+    ``num_seeds``, so each device trains whole seeds. ``jax.device_put(state, sharding)``
+    on a vmapped state (every leaf has the seed axis first) places it; ``per_seed`` runs a
+    function on it device by device.
     """
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -273,6 +274,39 @@ def seed_sharding(num_seeds: int, devices=None):
     n = math.gcd(len(devices), int(num_seeds))
     mesh = Mesh(np.asarray(devices[:n]), ("seeds",))
     return NamedSharding(mesh, PartitionSpec("seeds"))
+
+
+def per_seed(fn: Callable, sharding, in_axes=0) -> Callable:
+    """``jax.vmap(fn, in_axes)`` over a seed axis sharded by ``sharding``
+    (``seed_sharding``), each device running its own seeds with no communication.
+
+    Wrap it in ``jax.jit``. Arguments with ``in_axes`` None are replicated; every output
+    has the seed axis first and comes out sharded like the seeds. It computes what
+    ``jax.jit(jax.vmap(fn))`` computes on the same sharded inputs, bit for bit (tested).
+
+    Why not ``jax.jit(jax.vmap(fn))`` on sharded inputs: a vmapped ``while_loop`` runs
+    while any seed's condition holds, so under the SPMD partitioner the conjugate-gradient
+    and line-search loops reduce their condition over all seeds, a cross-device all-reduce
+    (a barrier between the devices' threads) every iteration. Here each device's loop
+    waits only for its own seeds. Measured on the 2-core machine of NOTES.md, 8 CartPole
+    seeds x 100k steps, 5 runs each in one process, identical results: npg 1.08 s -> 1.01 s,
+    trpo 1.18 s -> 1.07 s (medians).
+    """
+    from jax.sharding import PartitionSpec
+
+    seeds, replicated = PartitionSpec(sharding.mesh.axis_names[0]), PartitionSpec()
+    if isinstance(in_axes, (tuple, list)):
+        in_specs = tuple(replicated if a is None else seeds for a in in_axes)
+    else:
+        in_specs = replicated if in_axes is None else seeds
+    batched = jax.vmap(fn, in_axes=in_axes)
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(batched, mesh=sharding.mesh, in_specs=in_specs,
+                             out_specs=seeds, check_vma=False)
+    from jax.experimental.shard_map import shard_map  # jax before 0.7
+
+    return shard_map(batched, mesh=sharding.mesh, in_specs=in_specs, out_specs=seeds,
+                     check_rep=False)
 
 
 # -- state and metrics -------------------------------------------------------------------

@@ -110,28 +110,42 @@ def test_sharded_run_equals_one_device(tmp_path):
     rounding differs in the last bits; CG iterated past convergence amplifies such
     noise (measured: 1e-10 relative after one update with 10 iterations, 1e-14 with 3),
     so this uses 3 CG iterations and a tolerance far below any real sharding error.
+
+    The sharded runs go through ``per_seed``, as in the CLI: its program has no
+    cross-device collective, and on the same 4 devices it gives bit for bit what
+    ``jit(vmap(...))`` gives (whose vmapped CG and line-search loops all-reduce their
+    condition over the devices).
     """
     script = r"""
 import json, sys
 import jax
 jax.config.update("jax_enable_x64", True)
 import numpy as np
-from npg_num.trainer import default_config, make_trainer, seed_keys, seed_sharding
+from npg_num.trainer import default_config, make_trainer, per_seed, seed_keys, seed_sharding
 assert len(jax.devices()) == 4, jax.devices()
 cfg = default_config("CartPole-v1", "trpo", seeds=4, num_envs=4, num_steps=16,
                      total_steps=256, dtype="float64", cg_iters=3)
 trainer = make_trainer(cfg)
-init = jax.jit(jax.vmap(trainer.init))
-chunk = jax.jit(jax.vmap(trainer.chunk(4), in_axes=(0, None)))
 out = {}
 for n in (1, 4):
     sharding = seed_sharding(cfg.seeds, jax.devices()[:n])
+    init = jax.jit(per_seed(trainer.init, sharding))
+    chunk = jax.jit(per_seed(trainer.chunk(4), sharding, in_axes=(0, None)))
     state = init(jax.device_put(seed_keys(cfg), sharding))
+    assert "all-reduce" not in chunk.lower(state, 4).compile().as_text()
     state, m = chunk(state, 4)
     assert len(state.theta.sharding.device_set) == n
     assert all(s.data.shape[0] == cfg.seeds // n for s in state.theta.addressable_shards)
     out[n] = {k: np.asarray(v).tolist() for k, v in m._asdict().items()}
     out[n]["theta"] = np.asarray(state.theta).tolist()
+# plain jit(vmap) on the same 4 devices: a collective in its program, the same numbers
+keys = jax.device_put(seed_keys(cfg), sharding)
+state = jax.jit(jax.vmap(trainer.init))(keys)
+chunk = jax.jit(jax.vmap(trainer.chunk(4), in_axes=(0, None)))
+assert "all-reduce" in chunk.lower(state, 4).compile().as_text()
+state, m = chunk(state, 4)
+out["jit4"] = {k: np.asarray(v).tolist() for k, v in m._asdict().items()}
+out["jit4"]["theta"] = np.asarray(state.theta).tolist()
 print(json.dumps(out))
 """
     env = dict(os.environ)
@@ -148,6 +162,7 @@ print(json.dumps(out))
     for name in ("mean_return", "kl", "beta", "value_loss", "entropy", "theta"):
         np.testing.assert_allclose(one[name], four[name], rtol=1e-9, atol=1e-12,
                                    err_msg=name)
+    assert res["jit4"] == four
 
 
 def test_cli_compiles_its_chunk_program_once_on_several_devices(tmp_path):
