@@ -162,7 +162,9 @@ print(json.dumps(out))
     for name in ("mean_return", "kl", "beta", "value_loss", "entropy", "theta"):
         np.testing.assert_allclose(one[name], four[name], rtol=1e-9, atol=1e-12,
                                    err_msg=name)
-    assert res["jit4"] == four
+    assert set(res["jit4"]) == set(four)
+    for name in four:  # per_seed and jit(vmap) on the same 4 devices: bit for bit
+        np.testing.assert_array_equal(res["jit4"][name], four[name], err_msg=name)
 
 
 def test_cli_compiles_its_chunk_program_once_on_several_devices(tmp_path):
