@@ -280,9 +280,10 @@ def per_seed(fn: Callable, sharding, in_axes=0) -> Callable:
     """``jax.vmap(fn, in_axes)`` over a seed axis sharded by ``sharding``
     (``seed_sharding``), each device running its own seeds with no communication.
 
-    Wrap it in ``jax.jit``. Arguments with ``in_axes`` None are replicated; every output
-    has the seed axis first and comes out sharded like the seeds. It computes what
-    ``jax.jit(jax.vmap(fn))`` computes on the same sharded inputs, bit for bit (tested).
+    Wrap it in ``jax.jit``. ``in_axes``: 0, None, or a tuple of them, one per argument;
+    arguments with ``in_axes`` None are replicated. Every output has the seed axis first
+    and comes out sharded like the seeds. It computes what ``jax.jit(jax.vmap(fn))``
+    computes on the same sharded inputs, bit for bit (tested).
 
     Why not ``jax.jit(jax.vmap(fn))`` on sharded inputs: a vmapped ``while_loop`` runs
     while any seed's condition holds, so under the SPMD partitioner the conjugate-gradient
@@ -299,14 +300,8 @@ def per_seed(fn: Callable, sharding, in_axes=0) -> Callable:
         in_specs = tuple(replicated if a is None else seeds for a in in_axes)
     else:
         in_specs = replicated if in_axes is None else seeds
-    batched = jax.vmap(fn, in_axes=in_axes)
-    if hasattr(jax, "shard_map"):
-        return jax.shard_map(batched, mesh=sharding.mesh, in_specs=in_specs,
-                             out_specs=seeds, check_vma=False)
-    from jax.experimental.shard_map import shard_map  # jax before 0.7
-
-    return shard_map(batched, mesh=sharding.mesh, in_specs=in_specs, out_specs=seeds,
-                     check_rep=False)
+    return jax.shard_map(jax.vmap(fn, in_axes=in_axes), mesh=sharding.mesh,
+                         in_specs=in_specs, out_specs=seeds, check_vma=False)
 
 
 # -- state and metrics -------------------------------------------------------------------
