@@ -6,7 +6,7 @@ not absolute times across runs):
 1. CartPole-v1, 100k steps per seed, npg and trpo, 1 and 8 seeds (vmapped): compile and
    run timed apart, every seed's final return.
    Then the same npg run with XLA's default compile options and with every seed on one
-   device: what the two CPU settings of ``npg_num.xla_cpu`` buy. And ``npg-train`` with
+   device: what the two CPU settings of ``npg_num.train.devices`` buy. And ``npg-train`` with
    8 seeds in a fresh process, timed from the outside: what a person waits.
 2. Where the time goes (8 seeds, npg and trpo): compile, rollout (policy + environment),
    the policy step (gradient, FVP/CG, line search), the value fit, and the rest (GAE,
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from npg_num.xla_cpu import configure  # noqa: E402
+from npg_num.train.devices import configure  # noqa: E402
 
 # as the CLI: the hang guard (NOTES.md) and one CPU device per core, seeds sharded over them
 configure()
@@ -47,11 +47,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from npg_num import make_fvp, natural_step  # noqa: E402
-from npg_num.envs import SOLVED_AT, make_env  # noqa: E402
-from npg_num.trainer import (  # noqa: E402
-    default_config, make_trainer, per_seed, seed_keys, seed_sharding,
+from npg_num.train.envs import SOLVED_AT, make_env  # noqa: E402
+from npg_num.train import (  # noqa: E402
+    PolicyBatch, default_config, make_trainer, per_seed, seed_keys, seed_sharding,
 )
-from npg_num.xla_cpu import compiler_options  # noqa: E402
+from npg_num.train.devices import compiler_options  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,12 +121,12 @@ def time_parts(trainer, seeds):
     actions = jax.random.bernoulli(keys[1], 0.5, (seeds, b)).astype(jnp.int32)
     adv = jax.random.normal(keys[2], (seeds, b))
     n_f = b // cfg.fisher_subsample
-    fisher_idx = jnp.broadcast_to(jnp.arange(n_f), (seeds, n_f)) if n_f < b else None
+    order = jnp.broadcast_to(jnp.arange(b), (seeds, b))  # the Fisher subsample: the first n_f
     perms = jnp.broadcast_to(jnp.arange(b), (seeds, cfg.value_epochs, b))
 
     def policy_loop(theta, o, a, ad, idx):
         def body(th, _):
-            th2, info = trainer.policy_step(th, o, a, ad, idx)
+            th2, _, info = trainer.policy_step(th, (), PolicyBatch(o, a, ad, idx))
             # a small move keeps the loop honest (no hoisting) and the line search typical
             return th + 1e-3 * (th2 - th), info.kl
 
@@ -153,7 +153,7 @@ def time_parts(trainer, seeds):
 
     return {
         "rollout": _loop_time(rollout_loop, state),
-        "policy_step": _loop_time(policy_loop, state.theta, obs, actions, adv, fisher_idx),
+        "policy_step": _loop_time(policy_loop, state.theta, obs, actions, adv, order),
         "fvp_cg": _loop_time(cg_loop, state.theta, obs, adv),
         "value_fit": _loop_time(value_loop, state.value_params, state.value_opt, obs, adv,
                                 perms),
@@ -195,7 +195,7 @@ def cli_end_to_end(seeds):
     import sys
     import tempfile
 
-    from npg_num.cli import read_metrics
+    from npg_num.train.cli import read_metrics
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -203,7 +203,7 @@ def cli_end_to_end(seeds):
         env = {k: v for k, v in os.environ.items()  # the CLI sets its own XLA flags
                if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
         proc = subprocess.run(
-            [sys.executable, "-m", "npg_num.cli", "--env", "CartPole-v1", "--seeds",
+            [sys.executable, "-m", "npg_num.train.cli", "--env", "CartPole-v1", "--seeds",
              str(seeds), "--out", str(out), "--quiet"],
             capture_output=True, text=True, cwd=ROOT, env=env,
         )
@@ -312,9 +312,9 @@ def main():
                   flush=True)
     results["cartpole"] = {f"{a}_{s}": v for (a, s), v in cart.items()}
 
-    # what the two CPU settings of npg_num.xla_cpu buy, measured here: the same npg run
+    # what the two CPU settings of npg_num.train.devices buy, measured here: the same npg run
     # with XLA's default compile options, and with all seeds on one device
-    print(f"\n## npg, {args.seeds} seeds: the CPU settings of npg_num.xla_cpu, same run\n")
+    print(f"\n## npg, {args.seeds} seeds: the CPU settings of npg_num.train.devices, same run\n")
     print("| variant | devices | compile s | run s | total s | mean final |")
     print("|---|---|---|---|---|---|")
     base = cart[("npg", args.seeds)]

@@ -34,15 +34,22 @@ from .geometry import (
 )
 
 from . import mdp  # the finite-MDP API, as a submodule: npg_num.mdp
-from .envs import SOLVED_AT, SUPPORTED_ENVS, EnvSpec, make_env
-from .gae import gae, lambda_returns
-from .trainer import (
+
+# training lives in its own wing (npg_num.train); its public names are importable from here
+from .train import (
+    ALGOS,
+    SOLVED_AT,
+    SUPPORTED_ENVS,
     TUNED,
+    EnvSpec,
     Metrics,
     TrainConfig,
     Trainer,
     TrainState,
     default_config,
+    gae,
+    lambda_returns,
+    make_env,
     make_train,
     make_trainer,
     per_seed,
@@ -100,7 +107,8 @@ __all__ = [
     "STEP_RULES",
     "compare_steps",
     "mdp",
-    # training (issue 6)
+    # training (npg_num.train)
+    "ALGOS",
     "make_env",
     "EnvSpec",
     "SUPPORTED_ENVS",

@@ -48,6 +48,29 @@ def test_layering(package, forbidden):
     assert out.stdout.strip() == "False", f"{package} imports {forbidden}"
 
 
+def test_maths_core_never_imports_training():
+    """npg_num's maths modules (everything at its top level but ``__init__``, which
+    re-exports the training names) import nothing from ``npg_num.train``."""
+    import ast
+    from pathlib import Path
+
+    core = [p for p in Path(npg_num.__file__).parent.glob("*.py") if p.name != "__init__.py"]
+    assert len(core) >= 10
+    offenders = []
+    for path in core:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            offenders += [f"{path.name}: {n}" for n in names
+                          if n in (".train", "npg_num.train") or n.startswith((".train.",
+                                                                               "npg_num.train."))]
+    assert not offenders, offenders
+
+
 # ---------------------------------------------------------------- errors for people
 
 @pytest.mark.parametrize("module", [npg_sym, npg_num])

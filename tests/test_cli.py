@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npg_num.cli import CLOCK_COLUMNS, METRICS_COLUMNS, main, read_metrics
+from npg_num.train.cli import CLOCK_COLUMNS, METRICS_COLUMNS, main, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = ("seed", "update", "env_steps", "mean_return", "kl", "beta")
@@ -31,7 +31,7 @@ def _cli(args, env_extra=None, **kw):
     env.pop("XLA_FLAGS", None)  # the CLI must set the hang flag itself
     env.update(env_extra or {})
     return subprocess.run(
-        [sys.executable, "-m", "npg_num.cli", *args], cwd=ROOT, env=env,
+        [sys.executable, "-m", "npg_num.train.cli", *args], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=240, **kw,
     )
 
@@ -74,7 +74,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)
     victim = subprocess.Popen(
-        [sys.executable, "-m", "npg_num.cli", *RESUME_ARGS, "--out", str(cut)], cwd=ROOT,
+        [sys.executable, "-m", "npg_num.train.cli", *RESUME_ARGS, "--out", str(cut)], cwd=ROOT,
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     metrics = cut / "metrics.csv"
@@ -121,7 +121,7 @@ import json, sys
 import jax
 jax.config.update("jax_enable_x64", True)
 import numpy as np
-from npg_num.trainer import default_config, make_trainer, per_seed, seed_keys, seed_sharding
+from npg_num.train import default_config, make_trainer, per_seed, seed_keys, seed_sharding
 assert len(jax.devices()) == 4, jax.devices()
 cfg = default_config("CartPole-v1", "trpo", seeds=4, num_envs=4, num_steps=16,
                      total_steps=256, dtype="float64", cg_iters=3)
@@ -175,9 +175,9 @@ def test_cli_compiles_its_chunk_program_once_on_several_devices(tmp_path):
     script = r"""
 import sys
 from pathlib import Path
-from npg_num import cli
+from npg_num.train import cli
 import jax
-from npg_num.trainer import default_config
+from npg_num.train import default_config
 assert len(jax.devices()) == 4, jax.devices()
 cfg = default_config("CartPole-v1", "npg", seeds=4, num_envs=4, num_steps=16,
                      total_steps=64 * 12, checkpoint_every=4)
@@ -252,7 +252,7 @@ def test_bad_input_in_a_real_process():
 
 
 def test_help_documents_every_config_field(capsys):
-    from npg_num.trainer import TrainConfig
+    from npg_num.train import TrainConfig
     import dataclasses
 
     assert main(["--help"]) == 0

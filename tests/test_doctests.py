@@ -11,8 +11,9 @@ import npg_sym
 
 
 def _modules(package):
-    for info in pkgutil.iter_modules(package.__path__):
-        yield f"{package.__name__}.{info.name}"
+    """Every module of the package, subpackages (npg_num.train) included."""
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+        yield info.name
 
 
 @pytest.mark.parametrize("name", [*_modules(npg_sym), *_modules(npg_num)])

@@ -16,20 +16,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from npg_num import NPGInputError, mlp_policy, mlp_policy_spec
-from npg_num.checkpoint import load_checkpoint, save_checkpoint
-from npg_num.envs import SUPPORTED_ENVS, make_env
-from npg_num.gae import gae, lambda_returns
-from npg_num.trainer import (
+from npg_num.train.checkpoint import load_checkpoint, save_checkpoint
+from npg_num.train.envs import SUPPORTED_ENVS, make_env
+from npg_num.train.gae import gae, lambda_returns
+from npg_num.train import (
     METRIC_COLUMNS,
     TUNED,
     TrainConfig,
     default_config,
-    init_mlps,
     make_train,
     make_trainer,
-    orthonormalize,
     seed_keys,
 )
+from npg_num.train.init import init_mlps, orthonormalize
 
 SMALL = dict(total_steps=6 * 64, num_envs=4, num_steps=16, checkpoint_every=2)
 

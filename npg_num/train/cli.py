@@ -2,7 +2,7 @@
 
 The flags are generated from ``TrainConfig`` (each field's help is its documentation);
 anything not given takes the tuned default for the environment and algorithm
-(``trainer.TUNED``). The run directory (``--out``) receives:
+(``config.TUNED``). The run directory (``--out``) receives:
 
 - ``config.json``: the full configuration (``--resume`` reads it back);
 - ``metrics.csv``: one row per update per seed (``METRICS_COLUMNS``), appended after
@@ -27,8 +27,8 @@ import os
 
 # XLA reads XLA_FLAGS when its backend starts (the first computation), not at import, so
 # setting them here, before anything runs, is early enough: the hang guard of NOTES.md and
-# one CPU device per core, over which the seeds are sharded (npg_num/xla_cpu.py).
-from npg_num.xla_cpu import configure as _configure_xla  # noqa: E402
+# one CPU device per core, over which the seeds are sharded (npg_num/train/devices.py).
+from npg_num.train.devices import configure as _configure_xla  # noqa: E402
 
 _configure_xla()
 
@@ -46,7 +46,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from .errors import NPGInputError  # noqa: E402
+from ..errors import NPGInputError  # noqa: E402
 
 __all__ = ["main", "build_parser", "METRICS_COLUMNS", "CLOCK_COLUMNS", "read_metrics"]
 
@@ -56,7 +56,7 @@ METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.npz"
 CURVE_FILE = "learning_curve.png"
 
-# the pinned columns first (issue 6), then the rest of trainer.Metrics, then the clock
+# the pinned columns first (issue 6), then the rest of state.Metrics, then the clock
 METRICS_COLUMNS = (
     "seed", "update", "env_steps", "mean_return", "kl", "beta", "accepted", "guard_ok",
     "line_search_steps", "step_fraction", "rejected_total", "episodes", "cg_residual",
@@ -113,14 +113,14 @@ _PARSERS = {"int": _parse_int, "float": _parse_float, "str": str, "tuple": _pars
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: one flag per ``TrainConfig`` field plus the run flags."""
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
     parser = _Parser(
         prog=PROG,
         description="Train the natural policy gradient (npg) or TRPO on a classic-control "
         "environment, many seeds at once, in one compiled JAX program.",
         epilog="Defaults not given on the command line come tuned per environment and "
-        "algorithm (npg_num.trainer.TUNED); the values shown are CartPole-v1's for npg.",
+        "algorithm (npg_num.train.TUNED); the values shown are CartPole-v1's for npg.",
         allow_abbrev=False,
     )
     cfg = parser.add_argument_group("training configuration")
@@ -183,8 +183,8 @@ class _Run:
     def __init__(self, config, out: Path, *, quiet: bool):
         import jax
 
-        from .trainer import make_trainer, per_seed, seed_keys, seed_sharding
-        from .xla_cpu import compiler_options
+        from .devices import compiler_options, per_seed, seed_keys, seed_sharding
+        from .loop import make_trainer
 
         if config.dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
@@ -300,7 +300,7 @@ def _summary(metrics, n_active: int) -> dict:
 
 
 def _given_config(args) -> dict:
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
     return {
         f.name: getattr(args, f.name)
@@ -310,7 +310,7 @@ def _given_config(args) -> dict:
 
 
 def _start(args):
-    from .trainer import TrainConfig, default_config
+    from .config import TrainConfig, default_config
 
     given = _given_config(args)
     if args.resume is not None:

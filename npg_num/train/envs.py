@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import NPGInputError
+from ..errors import NPGInputError
 
 __all__ = ["EnvSpec", "make_env", "SUPPORTED_ENVS", "SOLVED_AT"]
 

@@ -1,11 +1,11 @@
-"""npg_num.xla_cpu: the XLA flags the CLI and benchmarks set before JAX starts."""
+"""npg_num.train.devices: the XLA flags the CLI and benchmarks set before JAX starts."""
 
 import subprocess
 import sys
 
 import pytest
 
-from npg_num import xla_cpu
+from npg_num.train import devices as xla_cpu
 
 
 def test_configure_adds_the_hang_guard_and_one_device_per_core(monkeypatch):
@@ -36,7 +36,7 @@ def test_configured_process_sees_one_device_per_core():
     """In a fresh process (XLA reads its flags once), configure() before any computation
     gives one CPU device per available core, and the trainer's compile options compile."""
     code = (
-        "from npg_num.xla_cpu import configure, compiler_options, available_cores\n"
+        "from npg_num.train.devices import configure, compiler_options, available_cores\n"
         "configure()\n"
         "import jax, jax.numpy as jnp\n"
         "assert len(jax.devices()) == available_cores(), (jax.devices(), available_cores())\n"

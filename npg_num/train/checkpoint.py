@@ -18,7 +18,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from .errors import NPGInputError
+from ..errors import NPGInputError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_bytes", "atomic_write_text"]
 
