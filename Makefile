@@ -5,6 +5,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+EXTRAS := $(VENV)/.installed-extras-stamp
 # NOTES.md: a hang in XLA's CPU thread pool with vmapped training loops; this removes it.
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false $(XLA_FLAGS)
 export PYTHONUNBUFFERED := 1
@@ -22,6 +23,12 @@ $(STAMP): pyproject.toml
 	@$(PY) -c "import jax, sympy, gymnax, optax, hypothesis" || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
 
+# the optional extras the tests exercise too: MuJoCo (gymnasium) and envpool
+$(EXTRAS): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool]' 2>&1 | grep -v "is neither a file nor a directory" || true
+	@$(PY) -c "import mujoco, gymnasium, envpool" || (echo "install of the mujoco/envpool extras failed" >&2; exit 1)
+	@touch $(EXTRAS)
+
 venv: $(STAMP)
 
 proofs: $(STAMP)
@@ -33,7 +40,7 @@ run: $(STAMP)
 	$(PY) -m proofs
 	$(VENV)/bin/npg-train --env CartPole-v1 --algo npg --seeds 8 --out runs/make-run --force
 
-test: $(STAMP)
+test: $(EXTRAS)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

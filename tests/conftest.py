@@ -11,6 +11,11 @@ import os
 from npg_num.train.devices import add_hang_guard  # noqa: E402
 
 add_hang_guard()
+# npg-train's persistent compilation cache: one per test session, not the user's
+if "NPG_COMPILE_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["NPG_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="npg-test-jax-cache-")
 
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402

@@ -187,7 +187,7 @@ run = cli._Run(cfg, out, quiet=True)
 state = run.fresh_state()
 assert all(leaf.sharding == run.sharding for leaf in jax.tree.leaves(state))
 run.train(state, 0, 0.0)
-print("chunks compiled:", run.chunk_fn._cache_size())
+print("chunks compiled:", run.runner.chunk_fn._cache_size())
 """
     env = dict(os.environ)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"

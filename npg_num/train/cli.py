@@ -60,9 +60,47 @@ CURVE_FILE = "learning_curve.png"
 METRICS_COLUMNS = (
     "seed", "update", "env_steps", "mean_return", "kl", "beta", "accepted", "guard_ok",
     "line_search_steps", "step_fraction", "rejected_total", "episodes", "cg_residual",
-    "expected_improvement", "surrogate_improvement", "value_loss", "entropy", "time_s",
+    "expected_improvement", "surrogate_improvement", "value_loss", "entropy", "data_ok",
+    "time_s",
 )
 CLOCK_COLUMNS = ("time_s",)  # seconds of training so far: differs run to run
+
+
+CACHE_ENV = "NPG_COMPILE_CACHE"
+
+
+def _cache_dir_hint() -> str:
+    return "$XDG_CACHE_HOME/npg/jax, else ~/.cache/npg/jax"
+
+
+def compile_cache_dir(enabled: bool = True):
+    """Where JAX's persistent compilation cache lives for npg-train, or None when off.
+
+    ``NPG_COMPILE_CACHE``: ``0``/``off``/``false`` turns it off, any other value is the
+    directory; unset, ``$XDG_CACHE_HOME/npg/jax`` (else ``~/.cache/npg/jax``)."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if not enabled or value.lower() in ("0", "off", "false", "no"):
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "npg" / "jax"
+
+
+def _enable_compile_cache(path) -> None:
+    """Turn on JAX's persistent compilation cache in ``path``: a repeated run (the same
+    program: configuration, seeds, devices, flags) loads its programs instead of
+    compiling them. A cache that cannot be written is skipped, not an error."""
+    import jax
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    # the chunk program takes seconds; the small ones (init, the policy call) are worth
+    # keeping too
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 class _UsageError(Exception):
@@ -141,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="reuse an --out directory that already holds a run (overwrites it)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                     help="compile afresh instead of reusing compiled programs from JAX's "
+                     f"persistent cache (default: on, in {_cache_dir_hint()}; the "
+                     f"environment variable {CACHE_ENV}=0 turns it off, {CACHE_ENV}=DIR "
+                     "moves it)")
     return parser
 
 
@@ -183,55 +226,48 @@ class _Run:
     def __init__(self, config, out: Path, *, quiet: bool):
         import jax
 
-        from .devices import compiler_options, per_seed, seed_keys, seed_sharding
-        from .loop import make_trainer
+        from .envs import is_host_env
+        from .runner import make_runner
 
         if config.dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
+        if is_host_env(config.env):
+            # the host rollout makes one small policy call per step on one device: run it
+            # inline on this thread rather than handing it to XLA's thread pool (measured
+            # under load: a median of 20-30 us per call against 50 us, and no tail of
+            # milliseconds); sharded programs (learn) are dispatched as before
+            jax.config.update("jax_cpu_enable_async_dispatch", False)
         self.jax = jax
         self.config = config
         self.out = out
         self.quiet = quiet
-        self.trainer = make_trainer(config)
+        self.num_updates = config.num_updates
+        # chunks of updates between progress reports; checkpoints fall on chunk ends
+        self.chunk_len = max(1, min(config.checkpoint_every, math.ceil(self.num_updates / 25)))
+        self.runner = make_runner(config, self.chunk_len)
         # Python's garbage collector skips the objects that exist now (about 250,000 after
         # importing jax, gymnax and optax) until ``main`` unfreezes them: otherwise each full
         # collection while JAX traces the program walks all of them. On the 2-core machine
         # of NOTES.md, tracing the 8-seed CartPole program took 0.38-0.42 s instead of
         # 0.51-0.59 s. Objects created later are collected as usual.
         gc.freeze()
-        self.num_updates = config.num_updates
-        # chunks of updates between progress reports; checkpoints fall on chunk ends
-        self.chunk_len = max(1, min(config.checkpoint_every, math.ceil(self.num_updates / 25)))
-        self.sharding = seed_sharding(config.seeds)
-        self.keys = jax.device_put(seed_keys(config), self.sharding)
-        opts = compiler_options()
-        # each device trains its own seeds (per_seed: no cross-device barrier in the CG and
-        # line-search loops). Every leaf of the initial state comes out sharded like the
-        # seeds, so the chunk program compiled for it serves every chunk (under plain
-        # jit(vmap(init)) the leaves that do not depend on the key came out replicated,
-        # and the chunk program compiled again for the state it returned: about 2 s)
-        self.init_fn = jax.jit(per_seed(self.trainer.init, self.sharding),
-                               compiler_options=opts)
-        self.chunk_fn = jax.jit(
-            per_seed(self.trainer.chunk(self.chunk_len), self.sharding, in_axes=(0, None)),
-            compiler_options=opts,
-        )
+        self.sharding = self.runner.sharding
         self.seeds = [config.seed + i for i in range(config.seeds)]
 
     def template(self):
-        return self.jax.eval_shape(self.init_fn, self.keys)
+        return self.runner.template()
 
     def fresh_state(self):
-        return self.init_fn(self.keys)
+        return self.runner.fresh_state()
 
-    def place(self, state):
-        return self.jax.device_put(state, self.sharding)
+    def place(self, tree):
+        return self.runner.from_checkpoint(tree)
 
     def save(self, state, done: int, elapsed: float) -> None:
         from .checkpoint import save_checkpoint
 
         meta = {"updates_done": done, "elapsed_s": elapsed, "config": self.config.to_dict()}
-        save_checkpoint(self.out / CHECKPOINT_FILE, state, meta)
+        save_checkpoint(self.out / CHECKPOINT_FILE, self.runner.checkpoint_tree(state), meta)
 
     def append_rows(self, metrics, n_active: int, elapsed: float) -> None:
         m = self.jax.device_get(metrics)
@@ -266,8 +302,7 @@ class _Run:
         try:
             while done < self.num_updates:
                 n_active = min(self.chunk_len, self.num_updates - done)
-                state, metrics = self.chunk_fn(state, n_active)
-                metrics = self.jax.device_get(metrics)
+                state, metrics = self.runner.run(state, n_active)
                 done += n_active
                 elapsed = elapsed0 + time.perf_counter() - start
                 self.append_rows(metrics, n_active, elapsed)
@@ -366,6 +401,9 @@ def main(argv=None) -> int:
 
 def _train(args, config, out: Path, resuming: bool) -> int:
     """``main`` after the arguments are checked: train, then write the curve and summary."""
+    cache = compile_cache_dir(args.compile_cache)
+    if cache is not None:
+        _enable_compile_cache(cache)
     from .checkpoint import atomic_write_text, load_checkpoint
     from .envs import SOLVED_AT
     from .plotting import plot_learning_curve
@@ -403,6 +441,8 @@ def _train(args, config, out: Path, resuming: bool) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; continue with: {PROG} --resume {out}", file=sys.stderr)
         return 130
+    finally:
+        run.runner.close()
 
     data = read_metrics(out / METRICS_FILE)
     seeds = run.seeds

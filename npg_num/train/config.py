@@ -14,9 +14,10 @@ import numpy as np
 from ..errors import NPGInputError
 from ..fvp import ROUTES
 from .algos import ALGOS
-from .envs import SUPPORTED_ENVS
+from .envs import MUJOCO_ENVS, SUPPORTED_ENVS
+from .host_envs import HOST_BACKENDS
 
-__all__ = ["TrainConfig", "TUNED", "DTYPES", "default_config"]
+__all__ = ["TrainConfig", "TUNED", "MUJOCO_DEFAULTS", "DTYPES", "default_config"]
 
 DTYPES = ("float32", "float64")
 
@@ -72,10 +73,17 @@ class TrainConfig:
                                   default=4)
     normalize_obs: bool = _doc("normalize observations by running mean and std",
                                default=True)
+    normalize_reward: bool = _doc("divide rewards by the running std of the discounted "
+                                  "return (VecNormalize's reward scaling), then by "
+                                  "reward_scale", default=False)
     checkpoint_every: int = _doc("CLI: write a checkpoint every this many updates",
                                  default=10)
     dtype: str = _doc("float32 or float64 for parameters and computations",
                       default="float32")
+    host_backend: str = _doc("MuJoCo environments only: gymnasium (the reference; a resumed "
+                             "run continues its simulators exactly) or envpool (C++ threads, "
+                             "faster; a resumed run restarts the episodes in flight)",
+                             default="gymnasium")
 
     def __post_init__(self):
         self.validate()
@@ -129,6 +137,8 @@ class TrainConfig:
         need(self.fvp_route in ROUTES,
              f"unknown fvp_route {self.fvp_route!r}; allowed: {', '.join(ROUTES)}")
         need(self.dtype in DTYPES, f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        need(self.host_backend in HOST_BACKENDS,
+             f"unknown host_backend {self.host_backend!r}; allowed: {', '.join(HOST_BACKENDS)}")
         for name in ("total_steps", "seeds", "num_envs", "num_steps", "cg_iters",
                      "fisher_subsample", "line_search_steps", "value_epochs",
                      "value_minibatches", "checkpoint_every"):
@@ -190,6 +200,22 @@ TUNED: dict[tuple[str, str], dict[str, Any]] = {
     ("MountainCarContinuous-v0", "trpo"): dict(total_steps=1_000_000, damping=0.1,
                                                gae_lambda=0.98, fisher_subsample=4),
 }
+
+# MuJoCo locomotion: rl-baselines3-zoo's TRPO settings for these tasks (hyperparams/trpo.yml,
+# the "mujoco-defaults": batch 2048 = 2 envs x 1024 steps, gamma 0.99, GAE lambda 0.95, CG
+# 25 iterations with damping 0.1, the Fisher on the whole batch, 20 critic epochs of
+# minibatches of 128 at Adam lr 1e-3, target KL 0.01, observations and rewards normalized
+# as VecNormalize does), with what
+# docs/training.md ("Locomotion") says was changed and why.
+MUJOCO_DEFAULTS: dict[str, Any] = dict(
+    total_steps=1_000_000, num_envs=2, num_steps=1024, gamma=0.99, gae_lambda=0.95,
+    cg_iters=25, damping=0.1, fisher_subsample=1, value_epochs=20, value_minibatches=16,
+    value_lr=1e-3, delta=0.01, checkpoint_every=10, normalize_reward=True, reward_scale=1.0,
+)
+for _env in MUJOCO_ENVS:
+    for _algo in ("npg", "trpo"):
+        TUNED[(_env, _algo)] = dict(MUJOCO_DEFAULTS)
+TUNED[("Swimmer-v5", "npg")]["gamma"] = TUNED[("Swimmer-v5", "trpo")]["gamma"] = 0.9999
 
 
 def default_config(env: str = "CartPole-v1", algo: str = "npg", **overrides) -> TrainConfig:

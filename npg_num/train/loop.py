@@ -17,6 +17,7 @@ pieces: ``init(key)``, ``update(state)`` and ``chunk(length)`` (a jit-friendly f
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -33,13 +34,13 @@ from .config import TrainConfig
 from .devices import compiler_options
 from .envs import EnvSpec, make_env
 from .init import init_mlps
-from .normalization import init_obs_norm
+from .normalization import init_obs_norm, init_reward_norm
 from .rollout_device import make_device_env
 from .sampling import gumbel, normal
 from .state import TrainState, new_episodes, pack_metrics, unpack_metrics, zero_metrics
 from .update import ValueNet, make_learn, make_value_fit, value_network
 
-__all__ = ["Trainer", "make_trainer", "make_train", "init_networks"]
+__all__ = ["Trainer", "make_trainer", "make_train", "init_networks", "HostTrainer"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ def init_learner(key, config: TrainConfig, spec, algo, optimizer) -> dict:
         update=jnp.asarray(0, jnp.int32),
         rejected=jnp.asarray(0, jnp.int32),
         algo_state=algo.init(config, theta),
+        reward_norm=(init_reward_norm(config.num_envs, dtype) if config.normalize_reward
+                     else ()),
     )
 
 
@@ -208,3 +211,121 @@ def make_train(config: TrainConfig, *, advantage_hook: Optional[Callable] = None
     """
     return jax.jit(make_trainer(config, advantage_hook=advantage_hook).train,
                    compiler_options=compiler_options())
+
+
+class HostTrainer:
+    """The training loop with the rollout on the host (MuJoCo, ``host_envs``).
+
+    One update: ``begin`` (jitted: the next key, the action noise, the batch order bits,
+    from each seed's key), the rollout (``rollout_host``: one jitted policy call per step
+    for every seed's environments at once), then ``learn``, the same jitted function the
+    device loop runs after its rollout (``update.make_learn``). ``learn`` and ``begin``
+    run ``per_seed`` (each device its own seeds); the policy calls run on one device.
+
+    ``init() -> TrainState`` (seeds stacked first); ``run(state, n) -> (state, Metrics)``
+    with arrays [seeds, n]; ``snapshot()`` / ``restore(snapshot)`` save and load the
+    simulators (``host_envs.HostSnapshot``; ``None`` where the backend cannot).
+    ``timers`` accumulates seconds: simulator, policy, learn (compile included in its
+    first call), begin.
+    """
+
+    def __init__(self, config: TrainConfig, sharding, *, envs=None,
+                 advantage_hook: Optional[Callable] = None):
+        from .devices import per_seed, seed_keys
+        from .host_envs import make_host_envs
+        from .rollout_host import make_act
+
+        cfg = self.config = config
+        self.spec = make_env(cfg.env)
+        dtype = self.dtype = jnp.dtype(cfg.dtype)
+        self.policy = mlp_policy_spec(self.spec.obs_dim, self.spec.action_dim,
+                                      hidden=cfg.hidden, head=self.spec.head, dtype=dtype)
+        algo = get_algo(cfg.algo)
+        optimizer = optax.adam(cfg.value_lr)
+        self.value = value_network(cfg, self.spec.obs_dim)
+        learn = make_learn(cfg, self.spec.obs_dim, algo.make_step(cfg, self.policy),
+                           self.value, make_value_fit(cfg, self.value, optimizer),
+                           advantage_hook=advantage_hook)
+        n_envs, n_steps, a_dim = cfg.num_envs, cfg.num_steps, self.spec.action_dim
+        splits = np.cumsum([2, n_steps * n_envs * a_dim])
+
+        def begin(key):
+            bits = jax.random.bits(key, (int(splits[-1]) + cfg.batch_size,), jnp.uint32)
+            key, noise_bits, perm_bits = jnp.split(bits, splits.tolist())
+            return key, normal(noise_bits, dtype).reshape(n_steps, n_envs, a_dim), perm_bits
+
+        def init_one(key):
+            return init_learner(key, cfg, self.spec, algo, optimizer)
+
+        opts = compiler_options()
+        self.sharding = sharding
+        self.keys = jax.device_put(seed_keys(cfg), sharding)
+        self._init = jax.jit(per_seed(init_one, sharding), compiler_options=opts)
+        self._begin = jax.jit(per_seed(begin, sharding), compiler_options=opts)
+        self._learn = jax.jit(per_seed(learn, sharding), compiler_options=opts)
+        self._act = make_act(cfg, self.policy)
+        self._device = jax.devices()[0]
+        seeds = [cfg.seed + i for i in range(cfg.seeds)]
+        # environment i of seed s starts from seed 10_000 * s + i (then its own generator)
+        self.envs = envs if envs is not None else make_host_envs(
+            cfg.env, [10_000 * s + i for s in seeds for i in range(n_envs)], cfg.host_backend)
+        self.timers: dict = {}
+
+    def _shape(self, flat):
+        return flat.reshape((self.config.seeds, self.config.num_envs) + flat.shape[1:])
+
+    def init(self) -> TrainState:
+        learner = self._init(self.keys)
+        obs = self._shape(self.envs.reset_all()).astype(self.dtype)
+        s, e = self.config.seeds, self.config.num_envs
+        episodes = jax.tree.map(lambda x: np.broadcast_to(x, (s,) + x.shape).copy(),
+                                jax.device_get(new_episodes(e, self.dtype)))
+        return TrainState(env_state=(), obs=obs, episodes=episodes, **learner)
+
+    def template(self) -> TrainState:
+        """The state's shapes and dtypes (for loading a checkpoint), without stepping."""
+        learner = jax.eval_shape(self._init, self.keys)
+        s, e = self.config.seeds, self.config.num_envs
+        obs = jax.ShapeDtypeStruct((s, e, self.spec.obs_dim), self.dtype)
+        episodes = jax.tree.map(lambda x: jax.ShapeDtypeStruct((s,) + x.shape, x.dtype),
+                                jax.eval_shape(lambda: new_episodes(e, self.dtype)))
+        return TrainState(env_state=(), obs=obs, episodes=episodes, **learner)
+
+    def run(self, state: TrainState, n: int):
+        """``n`` updates from ``state``; returns the state and ``Metrics`` [seeds, n]."""
+        from .rollout_host import HostEpisodes, host_rollout
+        from .state import Episodes
+
+        clock = jax.block_until_ready
+        rows = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            key, noise, perm_bits = clock(self._begin(state.key))
+            put = lambda x: jax.device_put(x, self._device)  # noqa: E731
+            theta, obs_norm, noise = put(state.theta), put(state.obs_norm), put(noise)
+            t1 = time.perf_counter()
+            episodes = HostEpisodes.from_device(state.episodes)
+            finished_before = episodes.finished.copy()
+            traj, obs, _ = host_rollout(self.envs, self._act, theta, obs_norm, noise,
+                                        np.asarray(state.obs), episodes,
+                                        self.config.num_steps, self.dtype, self.timers)
+            t2 = time.perf_counter()
+            rolled = state._replace(obs=obs.astype(self.dtype), episodes=Episodes(*episodes),
+                                    key=key)
+            state, metrics = self._learn(rolled, traj, perm_bits, finished_before)
+            rows.append(jax.device_get(metrics))
+            t3 = time.perf_counter()
+            self.timers["begin"] = self.timers.get("begin", 0.0) + (t1 - t0)
+            self.timers["learn"] = self.timers.get("learn", 0.0) + (t3 - t2)
+        stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *rows)
+        return state, stacked
+
+    def snapshot(self):
+        return self.envs.snapshot()
+
+    def restore(self, snapshot) -> np.ndarray:
+        """Put the simulators back to ``snapshot``; returns their observations [S, E, D]."""
+        return self._shape(self.envs.restore(snapshot))
+
+    def close(self) -> None:
+        self.envs.close()

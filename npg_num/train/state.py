@@ -38,6 +38,7 @@ class TrainState(NamedTuple):
     update: jax.Array  # updates done (int32)
     rejected: jax.Array  # updates whose policy step was rejected (int32)
     algo_state: Any = ()  # the policy step's own state (``algos.Algo.init``; npg, trpo: ())
+    reward_norm: Any = ()  # ``normalization.RewardNorm`` with ``normalize_reward``, else ()
 
 
 class Metrics(NamedTuple):
@@ -59,6 +60,7 @@ class Metrics(NamedTuple):
     surrogate_improvement: jax.Array  # L(theta_new) - L(theta_old), measured
     value_loss: jax.Array  # mean (V(s) - G^lambda)^2 before the value fit
     entropy: jax.Array  # mean policy entropy over the batch (before the step)
+    data_ok: jax.Array  # every observation and reward of the batch was finite
 
 
 METRIC_COLUMNS = Metrics._fields
@@ -87,7 +89,7 @@ class PolicyStepInfo(NamedTuple):
 
 
 _INT_METRICS = ("update", "env_steps", "episodes", "line_search_steps", "rejected_total")
-_BOOL_METRICS = ("accepted", "guard_ok")
+_BOOL_METRICS = ("accepted", "guard_ok", "data_ok")
 
 
 def zero_metrics(dtype) -> Metrics:

@@ -4,7 +4,8 @@ one ``learn`` function, never a copy per rollout source.
 Given a batch of T x E transitions (s_t, a_t, r_t, s_{t+1}, terminated_t, done_t):
 
 1. values v(s_t), v(s_{t+1}) of the normalized observations, one forward pass;
-2. advantages by GAE (``gae``) on ``reward_scale * r_t``, bootstrapping time-limit
+2. advantages by GAE (``gae``) on ``reward_scale * r_t`` (with ``normalize_reward``, r_t
+   divided by the running std of the discounted return first), bootstrapping time-limit
    truncations from v(s_{t+1}) but not terminations; value targets A_t + v(s_t);
    advantages standardized over the batch (``normalize_advantages``);
 3. the policy step of the configured algorithm (``algos.ALGOS``); a step rejected by its
@@ -13,6 +14,10 @@ Given a batch of T x E transitions (s_t, a_t, r_t, s_{t+1}, terminated_t, done_t
    1/2 (V(s) - target)^2; skipped, parameters kept, when a target is not finite;
 5. the observation statistics merge this batch (used from the next rollout on);
 6. one row of ``Metrics``.
+
+A non-finite observation or reward anywhere in the batch (a simulator that broke) rejects
+the whole update: parameters, optimizer and statistics are kept, ``accepted`` is False and
+``rejected`` counts it, ``data_ok`` says why.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import optax
 from ..networks import apply_mlp, mlp_policy_spec
 from .algos import PolicyBatch
 from .gae import gae
-from .normalization import normalize, update_obs_norm
+from .normalization import normalize, normalize_rewards, update_obs_norm
 from .state import Metrics, TrainState, Transition
 
 __all__ = ["ValueNet", "value_network", "make_value_fit", "make_learn"]
@@ -116,7 +121,10 @@ def make_learn(config, obs_dim: int, policy_step: Callable, value: ValueNet,
         )
         v_t = values[:batch].reshape(n_steps, n_envs)
         v_tp1 = values[batch:].reshape(n_steps, n_envs)
-        adv = gae(traj.reward * cfg.reward_scale, v_t, v_tp1, traj.terminated, traj.done,
+        reward, reward_norm = traj.reward, state.reward_norm
+        if cfg.normalize_reward:
+            reward, reward_norm = normalize_rewards(reward_norm, reward, traj.done, cfg.gamma)
+        adv = gae(reward * cfg.reward_scale, v_t, v_tp1, traj.terminated, traj.done,
                   gamma=cfg.gamma, lambda_=cfg.gae_lambda)
         targets = (adv + v_t).reshape(batch)
         adv = adv.reshape(batch)
@@ -133,13 +141,24 @@ def make_learn(config, obs_dim: int, policy_step: Callable, value: ValueNet,
         obs_norm = update_obs_norm(state.obs_norm, traj.obs) if cfg.normalize_obs else (
             state.obs_norm
         )
+        # a non-finite observation or reward (a broken simulator) rejects the whole
+        # update: the policy, the value function and the observation statistics are kept
+        data_ok = (jnp.all(jnp.isfinite(traj.obs)) & jnp.all(jnp.isfinite(traj.next_obs))
+                   & jnp.all(jnp.isfinite(traj.reward)))
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(data_ok, a, b), new, old)  # noqa: E731
+        theta, algo_state, value_params, value_opt, obs_norm, reward_norm = keep(
+            (theta, algo_state, value_params, value_opt, obs_norm, reward_norm),
+            (state.theta, state.algo_state, state.value_params, state.value_opt, state.obs_norm,
+             state.reward_norm),
+        )
+        info = info._replace(accepted=info.accepted & data_ok)
         rejected = state.rejected + (~info.accepted).astype(jnp.int32)
         n_update = state.update + 1
         metrics = _metrics(info, state.episodes, finished_before, n_update, batch, rejected,
-                           value_loss.astype(dtype), dtype)
+                           value_loss.astype(dtype), dtype)._replace(data_ok=data_ok)
         new_state = state._replace(
             theta=theta, value_params=value_params, value_opt=value_opt, obs_norm=obs_norm,
-            update=n_update, rejected=rejected, algo_state=algo_state,
+            update=n_update, rejected=rejected, algo_state=algo_state, reward_norm=reward_norm,
         )
         return new_state, metrics
 
@@ -173,4 +192,5 @@ def _metrics(info, episodes, finished_before, n_update, batch, rejected, value_l
         surrogate_improvement=info.surrogate_improvement,
         value_loss=value_loss,
         entropy=info.entropy,
+        data_ok=jnp.asarray(True),
     )

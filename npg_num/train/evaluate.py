@@ -1,0 +1,265 @@
+"""``npg-eval``: the deterministic policy of a run's last checkpoint, N episodes per seed.
+
+The policy acts with its mode (the Gaussian mean, clipped to the action bounds; the most
+probable action of a categorical head) on observations normalized with the statistics
+saved in the checkpoint, frozen. Published MuJoCo returns (sb3-contrib, rl-zoo, tianshou)
+are evaluation returns of this kind, which run well above the stochastic training
+returns in ``metrics.csv``: compare like with like.
+
+- MuJoCo runs: gymnasium's environments (the reference implementation, whatever backend
+  trained the run), ``seeds x episodes`` of them at once, one jitted policy call per step.
+- gymnax runs: every episode in one jitted program (``lax.scan`` to the time limit).
+
+Episode k of trained seed s starts from the reset seed ``1_000_000 * (1 + S) + 1_000 * s
++ k`` (``S`` = ``--seed``), far from the seeds training used.
+
+Prints one row per trained seed and, as its last line, ``mean_return=X std=Y`` over all
+episodes. Bad input (no run, an unreadable checkpoint) is one line on stderr, exit 2.
+
+    npg-eval runs/hopper --episodes 10
+"""
+
+from __future__ import annotations
+
+
+from npg_num.train.devices import add_hang_guard as _add_hang_guard  # noqa: E402
+
+_add_hang_guard()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from ..errors import NPGInputError  # noqa: E402
+
+__all__ = ["main", "evaluate_run", "EvalResult"]
+
+PROG = "npg-eval"
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(f"{message} (see {PROG} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, allow_abbrev=False,
+                     description="Evaluate the deterministic policy of a training run's last "
+                     "checkpoint (frozen observation normalization), N episodes per seed.")
+    parser.add_argument("run", metavar="DIR", help="a run directory written by npg-train")
+    parser.add_argument("--episodes", type=_positive_int, default=10, metavar="N",
+                        help="episodes per trained seed (default: 10)")
+    parser.add_argument("--seed", type=_seed, default=0, metavar="S",
+                        help="seed of the evaluation episodes' resets (default: 0)")
+    return parser
+
+
+class EvalResult:
+    """Returns [seeds, episodes] of a run's deterministic policy."""
+
+    def __init__(self, seeds, returns, lengths):
+        self.seeds = list(seeds)
+        self.returns = np.asarray(returns, float)
+        self.lengths = np.asarray(lengths, int)
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.returns.std())
+
+
+def _reset_seed(eval_seed: int, seed_index: int, episode: int) -> int:
+    return 1_000_000 * (1 + eval_seed) + 1_000 * seed_index + episode
+
+
+def _load(run: Path):
+    """(config, learner state) of the run in ``run``: theta, obs_norm, with seeds first."""
+    from .checkpoint import load_checkpoint
+    from .cli import CHECKPOINT_FILE, CONFIG_FILE
+    from .config import TrainConfig
+    from .runner import make_runner
+    from .state import TrainState
+
+    if not (run / CONFIG_FILE).is_file():
+        raise NPGInputError(f"no run in {run}: {CONFIG_FILE} is missing")
+    try:
+        config = TrainConfig.from_dict(json.loads((run / CONFIG_FILE).read_text()))
+    except (ValueError, TypeError) as err:
+        raise NPGInputError(f"cannot read {run / CONFIG_FILE}: {err}") from None
+    if not (run / CHECKPOINT_FILE).is_file():
+        raise NPGInputError(f"no checkpoint in {run}: the run has not saved one yet")
+    runner = make_runner(config, 1)
+    try:
+        tree, _ = load_checkpoint(run / CHECKPOINT_FILE, runner.template())
+    finally:
+        runner.close()
+    state = tree if isinstance(tree, TrainState) else tree[0]  # (state, simulators)
+    return config, state
+
+
+def _mode_fn(config, spec):
+    """jit(vmap over seeds) of (theta, obs_norm, obs[N, D]) -> the policy's mode."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..networks import mlp_policy_spec
+    from .normalization import normalize
+
+    policy = mlp_policy_spec(spec.obs_dim, spec.action_dim, hidden=config.hidden,
+                             head=spec.head, dtype=jnp.dtype(config.dtype))
+
+    def one(theta, obs_norm, obs):
+        out = policy.apply(theta, normalize(obs_norm, obs.astype(theta.dtype),
+                                            config.normalize_obs))
+        return policy.head.mode(out)
+
+    return jax.jit(jax.vmap(one))
+
+
+def _evaluate_host(config, spec, state, episodes: int, eval_seed: int):
+    """Every seed's episodes at once on gymnasium's environments, stepping only the
+    environments whose episode is still running."""
+    from .host_envs import GymnasiumEnvs
+
+    s = config.seeds
+    seeds = [_reset_seed(eval_seed, i, k) for i in range(s) for k in range(episodes)]
+    envs = GymnasiumEnvs(spec.env_id, seeds)
+    mode = _mode_fn(config, spec)
+    try:
+        obs = envs.reset_all().reshape(s, episodes, -1)
+        returns = np.zeros(s * episodes)
+        lengths = np.zeros(s * episodes, int)
+        active = np.ones(s * episodes, bool)
+        low, high = envs.action_low, envs.action_high
+        while active.any():
+            action = np.asarray(mode(state.theta, state.obs_norm, obs)).reshape(s * episodes, -1)
+            action = np.clip(action, low, high)
+            flat = obs.reshape(s * episodes, -1)
+            for i in np.flatnonzero(active):
+                o, r, term, _, _ = envs.envs[i].step(action[i])
+                returns[i] += r
+                lengths[i] += 1
+                flat[i] = o
+                if term or lengths[i] >= envs.max_steps or not np.all(np.isfinite(o)):
+                    active[i] = False
+            obs = flat.reshape(s, episodes, -1)
+    finally:
+        envs.close()
+    return returns.reshape(s, episodes), lengths.reshape(s, episodes)
+
+
+def _evaluate_device(config, spec, state, episodes: int, eval_seed: int):
+    """gymnax: every episode of every seed in one jitted program."""
+    import jax
+    import jax.numpy as jnp
+
+    from .normalization import normalize
+    from ..networks import mlp_policy_spec
+
+    env, params = spec.env, spec.params
+    policy = mlp_policy_spec(spec.obs_dim, spec.action_dim, hidden=config.hidden,
+                             head=spec.head, dtype=jnp.dtype(config.dtype))
+    low = None if spec.discrete else jnp.asarray(spec.action_low)
+    high = None if spec.discrete else jnp.asarray(spec.action_high)
+
+    def episode(theta, obs_norm, key):
+        k_reset, k_steps = jax.random.split(key)
+        obs, env_state = env.reset_env(k_reset, params)
+
+        def step(carry, k):
+            obs, env_state, ret, length, done = carry
+            out = policy.apply(theta, normalize(obs_norm, obs.astype(theta.dtype),
+                                                config.normalize_obs))
+            action = policy.head.mode(out)
+            if not spec.discrete:
+                action = jnp.clip(action, low, high)
+            obs2, state2, r, term, _ = env.step_env(k, env_state, action, params)
+            live = ~done
+            ret = ret + jnp.where(live, r, 0.0)
+            length = length + live.astype(jnp.int32)
+            done = done | term | env.is_truncated(state2, params)
+            return (obs2, state2, ret, length, done), None
+
+        init = (obs, env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
+                jnp.zeros((), bool))
+        keys = jax.random.split(k_steps, spec.max_episode_steps)
+        (_, _, ret, length, _), _ = jax.lax.scan(step, init, keys)
+        return ret, length
+
+    keys = jnp.stack([
+        jnp.stack([jax.random.PRNGKey(_reset_seed(eval_seed, i, k)) for k in range(episodes)])
+        for i in range(config.seeds)
+    ])
+    run = jax.jit(jax.vmap(jax.vmap(episode, in_axes=(None, None, 0))))
+    ret, length = run(state.theta, state.obs_norm, keys)
+    return np.asarray(ret), np.asarray(length)
+
+
+def evaluate_run(run, episodes: int = 10, eval_seed: int = 0) -> EvalResult:
+    """The deterministic policy of the run in directory ``run``, ``episodes`` per seed."""
+    import jax
+
+    from .envs import is_host_env, make_env
+
+    run = Path(run)
+    config, state = _load(run)
+    if config.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    state = jax.device_get(state)
+    spec = make_env(config.env)
+    evaluate = _evaluate_host if is_host_env(config.env) else _evaluate_device
+    returns, lengths = evaluate(config, spec, state, episodes, eval_seed)
+    return EvalResult([config.seed + i for i in range(config.seeds)], returns, lengths)
+
+
+def main(argv=None) -> int:
+    """Entry point of ``npg-eval``; returns the exit code (2 for bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+        result = evaluate_run(args.run, args.episodes, args.seed)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except (_UsageError, NPGInputError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{'seed':>6} {'episodes':>8} {'mean':>10} {'std':>9} {'min':>10} {'max':>10} "
+          f"{'length':>7}")
+    for seed, r, n in zip(result.seeds, result.returns, result.lengths):
+        print(f"{seed:>6} {len(r):>8} {r.mean():>10.1f} {r.std():>9.1f} {r.min():>10.1f} "
+              f"{r.max():>10.1f} {n.mean():>7.0f}")
+    print(f"mean_return={result.mean:.2f} std={result.std:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

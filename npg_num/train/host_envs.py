@@ -1,0 +1,456 @@
+"""Batches of MuJoCo environments stepped on the host, behind one small interface.
+
+``HostEnvs`` steps ``n`` environments with one call and resets the ones whose episode
+ended; the rollout (``rollout_host``) makes one jitted policy call per such step. Two
+backends:
+
+- ``GymnasiumEnvs`` (the reference): gymnasium's own MuJoCo environments, unwrapped, stepped
+  in a Python loop; the time limit (``max_episode_steps``) is counted here. ``snapshot`` /
+  ``restore`` save and load every simulator's integration state (``mujoco.mj_getState``),
+  its random generator (reset noise) and its step count, so a resumed run continues
+  exactly where the checkpoint was written.
+- ``SubprocEnvs``: the same gymnasium environments split into blocks, one block stepped
+  in this process and each other block in a worker process of its own (one per core),
+  all blocks at once; actions and results pass through shared memory, so a step costs
+  one pipe message each way per worker, not per environment. Same numbers as
+  ``GymnasiumEnvs``, and the same snapshots.
+- ``EnvpoolEnvs``: envpool's C++ implementation of the same tasks, stepped on worker
+  threads (about 2-3x the steps/s of one gymnasium environment on 2 cores, NOTES.md). It
+  cannot save its simulators, so a resumed run restarts the episodes that were in flight.
+
+Observations are float64 arrays [n, obs_dim]; a step returns the observation *before* any
+reset (``next_obs``, for bootstrapping truncated episodes) and the one after
+(``obs``, where the next step starts).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from ..errors import NPGInputError
+
+__all__ = ["HostStep", "HostSnapshot", "GymnasiumEnvs", "SubprocEnvs", "EnvpoolEnvs",
+           "make_host_envs", "HOST_BACKENDS", "MUJOCO_EXTRA"]
+
+HOST_BACKENDS = ("gymnasium", "gymnasium-subproc", "envpool")
+MUJOCO_EXTRA = "pip install -e '.[mujoco]'  (gymnasium[mujoco]; envpool for --host-backend envpool)"
+
+
+class HostStep(NamedTuple):
+    next_obs: np.ndarray  # [n, obs_dim] s_{t+1} before any reset
+    reward: np.ndarray  # [n] float64
+    terminated: np.ndarray  # [n] bool: a terminal state (no bootstrap)
+    truncated: np.ndarray  # [n] bool: the time limit (bootstrap from next_obs)
+    obs: np.ndarray  # [n, obs_dim] where the next step starts (reset where done)
+
+
+class HostSnapshot(NamedTuple):
+    """Everything the simulators need to continue exactly (arrays, so a checkpoint holds
+    them like any other leaf): ``sim`` float64 [n, k] (MuJoCo's integration state),
+    ``rng`` uint64 [n, 6] (the PCG64 generator of each environment's reset noise),
+    ``steps`` int64 [n] (steps into the current episode)."""
+
+    sim: np.ndarray
+    rng: np.ndarray
+    steps: np.ndarray
+
+
+def _require_gymnasium_mujoco(env_id: str):
+    try:
+        import gymnasium  # noqa: F401
+        import mujoco  # noqa: F401
+    except ImportError:
+        raise NPGInputError(
+            f"{env_id} needs gymnasium's MuJoCo environments, which are not installed; "
+            f"install them with: {MUJOCO_EXTRA}"
+        ) from None
+    import gymnasium
+
+    return gymnasium
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _rng_to_array(state: dict) -> np.ndarray:
+    s = state["state"]
+    return np.array([s["state"] >> 64, s["state"] & _MASK64, s["inc"] >> 64, s["inc"] & _MASK64,
+                     state["has_uint32"], state["uinteger"]], np.uint64)
+
+
+def _rng_from_array(a) -> dict:
+    a = [int(x) for x in a]
+    return {"bit_generator": "PCG64",
+            "state": {"state": (a[0] << 64) | a[1], "inc": (a[2] << 64) | a[3]},
+            "has_uint32": a[4], "uinteger": a[5]}
+
+
+class GymnasiumEnvs:
+    """``n`` gymnasium MuJoCo environments in one process (the reference backend).
+
+    ``seeds[i]`` seeds environment i's first reset; later resets draw from its generator.
+    """
+
+    backend = "gymnasium"
+    can_snapshot = True
+
+    def __init__(self, env_id: str, seeds: Sequence[int]):
+        gym = _require_gymnasium_mujoco(env_id)
+        import mujoco
+
+        self._mujoco = mujoco
+        self.env_id = env_id
+        self.seeds = [int(s) for s in seeds]
+        wrapped = [gym.make(env_id) for _ in self.seeds]
+        self.max_steps = int(wrapped[0].spec.max_episode_steps)
+        # the time limit is counted here, so the bare environments are stepped
+        self.envs = [w.unwrapped for w in wrapped]
+        self.n = len(self.envs)
+        space = self.envs[0].action_space
+        self.action_low = np.asarray(space.low, np.float64)
+        self.action_high = np.asarray(space.high, np.float64)
+        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
+        self.steps = np.zeros(self.n, np.int64)
+        self._spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        self._state_size = mujoco.mj_stateSize(self.envs[0].model, self._spec)
+
+    def reset_all(self) -> np.ndarray:
+        self.steps[:] = 0
+        return np.stack([e.reset(seed=s)[0] for e, s in zip(self.envs, self.seeds)])
+
+    def step(self, actions: np.ndarray) -> HostStep:
+        n, d = self.n, self.obs_dim
+        next_obs = np.empty((n, d))
+        obs = np.empty((n, d))
+        reward = np.empty(n)
+        terminated = np.zeros(n, bool)
+        self.steps += 1
+        truncated = self.steps >= self.max_steps
+        for i, env in enumerate(self.envs):
+            o, r, term, _, _ = env.step(actions[i])
+            next_obs[i] = o
+            reward[i] = r
+            terminated[i] = term
+            # a non-finite observation ends the episode too (the update that holds it is
+            # rejected by ``learn``): the simulator is not stepped on from a broken state
+            if term or truncated[i] or not np.all(np.isfinite(o)):
+                obs[i] = env.reset()[0]
+                truncated[i] = not term  # the time limit or a broken state: no terminal
+                self.steps[i] = 0
+            else:
+                obs[i] = o
+        return HostStep(next_obs, reward, terminated, truncated & ~terminated, obs)
+
+    def snapshot(self) -> HostSnapshot:
+        sim = np.empty((self.n, self._state_size))
+        for i, env in enumerate(self.envs):
+            self._mujoco.mj_getState(env.model, env.data, sim[i], self._spec)
+        rng = np.stack([_rng_to_array(e.np_random.bit_generator.state) for e in self.envs])
+        return HostSnapshot(sim, rng, self.steps.copy())
+
+    def restore(self, snap: HostSnapshot) -> np.ndarray:
+        """Put every simulator back to ``snap``; returns the observations there."""
+        sim, rng, steps = (np.asarray(x) for x in snap)
+        if sim.shape != (self.n, self._state_size):
+            raise NPGInputError(f"saved simulator states have shape {sim.shape}; this run "
+                                f"needs {(self.n, self._state_size)}")
+        obs = []
+        for i, env in enumerate(self.envs):
+            self._mujoco.mj_setState(env.model, env.data, sim[i], self._spec)
+            env.np_random.bit_generator.state = _rng_from_array(rng[i])
+            obs.append(env._get_obs())
+        self.steps[:] = steps
+        return np.stack(obs)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class _Shared:
+    """numpy arrays over one file-backed shared mapping (in /dev/shm where there is one).
+
+    The creator makes the file; once the other process has mapped it too, the creator
+    unlinks it (``unlink``), so nothing is left behind however either process ends."""
+
+    def __init__(self, shapes: dict, path: Optional[str] = None):
+        import mmap
+        import os
+        import tempfile
+
+        self.layout, offset = {}, 0
+        for key, (shape, dtype) in shapes.items():
+            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            self.layout[key] = (offset, tuple(shape), np.dtype(dtype).str)
+            offset += -(-size // 8) * 8
+        size = max(offset, 8)
+        if path is None:
+            where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+            fd, path = tempfile.mkstemp(prefix="npg-envs-", dir=where)
+            os.ftruncate(fd, size)
+        else:
+            fd = os.open(path, os.O_RDWR)
+        self.path = path
+        try:
+            self._map = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.arrays = {k: np.ndarray(shape, dtype, self._map, off)
+                       for k, (off, shape, dtype) in self.layout.items()}
+
+    def unlink(self) -> None:
+        import os
+
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        self.arrays = {}
+        try:
+            self._map.close()
+        except BufferError:  # a view still alive: the mapping goes with the process
+            pass
+
+
+def _block_shapes(k: int, obs_dim: int, action_dim: int) -> dict:
+    return {"action": ((k, action_dim), np.float64), "next_obs": ((k, obs_dim), np.float64),
+            "obs": ((k, obs_dim), np.float64), "reward": ((k,), np.float64),
+            "terminated": ((k,), bool), "truncated": ((k,), bool)}
+
+
+def serve_block(conn, env_id: str, seeds, path: str, action_dim: int) -> None:
+    """A worker's loop (``python -m npg_num.train.host_worker``): step its block of
+    environments when asked (``b"s"``), results into the shared mapping at ``path``;
+    other requests are pickled ``(command, argument)`` pairs."""
+    import pickle
+
+    envs = GymnasiumEnvs(env_id, seeds)
+    shared = _Shared(_block_shapes(envs.n, envs.obs_dim, action_dim), path)
+    a = shared.arrays
+    conn.send(envs.obs_dim)
+    try:
+        while True:
+            msg = conn.recv_bytes()
+            if msg == b"s":
+                out = envs.step(a["action"])
+                for key in ("next_obs", "obs", "reward", "terminated", "truncated"):
+                    a[key][...] = getattr(out, key)
+                conn.send_bytes(b"k")
+                continue
+            command, arg = pickle.loads(msg)
+            if command == "reset":
+                a["obs"][...] = envs.reset_all()
+                conn.send(None)
+            elif command == "snapshot":
+                conn.send(envs.snapshot())
+            elif command == "restore":
+                a["obs"][...] = envs.restore(arg)
+                conn.send(None)
+            else:  # "close"
+                break
+    except (EOFError, OSError):  # the main process is gone
+        pass
+    finally:
+        shared.close()
+        envs.close()
+
+
+class SubprocEnvs:
+    """``n`` gymnasium MuJoCo environments in ``blocks`` contiguous blocks: block 0 in this
+    process, blocks 1.. each in a worker process (``python -m npg_num.train.host_worker``,
+    a fresh interpreter: nothing of this process, JAX's threads included, is copied), all
+    stepped at once. Environment i is seeded as in ``GymnasiumEnvs``, so the numbers are
+    the same as there, and so are the snapshots."""
+
+    backend = "gymnasium-subproc"
+    can_snapshot = True
+
+    def __init__(self, env_id: str, seeds: Sequence[int], blocks: Optional[int] = None):
+        import pickle
+
+        from .devices import available_cores
+
+        self._pickle = pickle
+        seeds = [int(s) for s in seeds]
+        self.n = len(seeds)
+        blocks = max(1, min(self.n, blocks or available_cores()))
+        bounds = np.linspace(0, self.n, blocks + 1).round().astype(int)
+        self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._workers = []
+        self.local = GymnasiumEnvs(env_id, seeds[self._slices[0]])
+        self.env_id, self.max_steps = env_id, self.local.max_steps
+        self.obs_dim = self.local.obs_dim
+        self.action_low, self.action_high = self.local.action_low, self.local.action_high
+        self._ready = False
+        try:
+            for sl in self._slices[1:]:
+                self._workers.append(self._start(env_id, seeds[sl]))
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, env_id: str, seeds) -> tuple:
+        """A worker for ``seeds``; it loads while this process goes on (``_wait_ready``)."""
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+
+        shared = _Shared(_block_shapes(len(seeds), self.obs_dim, len(self.action_low)))
+        here, there = socket.socketpair()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "npg_num.train.host_worker", str(there.fileno()), env_id,
+             ",".join(str(s) for s in seeds), shared.path, str(len(self.action_low))],
+            pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL,
+        )
+        there.close()
+        return Connection(here.detach()), proc, shared
+
+    def _wait_ready(self) -> None:
+        if self._ready:
+            return
+        for conn, proc, shared in self._workers:
+            try:
+                obs_dim = conn.recv()
+            except EOFError:
+                raise RuntimeError(f"an environment worker for {self.env_id} exited with "
+                                   f"code {proc.wait()}") from None
+            if obs_dim != self.obs_dim:
+                raise RuntimeError("an environment worker built other environments")
+            shared.unlink()  # mapped by both processes now: nothing to clean up later
+        self._ready = True
+
+    def _ask(self, command: str, arg=None) -> list:
+        self._wait_ready()
+        for conn, _, _ in self._workers:
+            conn.send_bytes(self._pickle.dumps((command, arg)))
+        return [conn.recv() for conn, _, _ in self._workers]
+
+    def _gather(self, first: np.ndarray, key: str) -> np.ndarray:
+        return np.concatenate([first] + [sh.arrays[key] for _, _, sh in self._workers])
+
+    def reset_all(self) -> np.ndarray:
+        self._ask("reset")
+        return self._gather(self.local.reset_all(), "obs")
+
+    def step(self, actions: np.ndarray) -> HostStep:
+        self._wait_ready()
+        for (conn, _, shared), sl in zip(self._workers, self._slices[1:]):
+            shared.arrays["action"][...] = actions[sl]
+            conn.send_bytes(b"s")
+        mine = self.local.step(actions[self._slices[0]])
+        for conn, _, _ in self._workers:
+            conn.recv_bytes()
+        return HostStep(*(self._gather(x, key) for x, key in zip(mine, HostStep._fields)))
+
+    def snapshot(self) -> HostSnapshot:
+        parts = [self.local.snapshot()] + self._ask("snapshot")
+        return HostSnapshot(*(np.concatenate(x) for x in zip(*parts)))
+
+    def restore(self, snap: HostSnapshot) -> np.ndarray:
+        sim, rng, steps = (np.asarray(x) for x in snap)
+        if len(sim) != self.n:
+            raise NPGInputError(f"saved simulator states are for {len(sim)} environments; "
+                                f"this run has {self.n}")
+        self._wait_ready()
+        for (conn, _, _), sl in zip(self._workers, self._slices[1:]):
+            conn.send_bytes(self._pickle.dumps(
+                ("restore", HostSnapshot(sim[sl], rng[sl], steps[sl]))))
+        sl = self._slices[0]
+        first = self.local.restore(HostSnapshot(sim[sl], rng[sl], steps[sl]))
+        for conn, _, _ in self._workers:
+            conn.recv()
+        return self._gather(first, "obs")
+
+    def close(self) -> None:
+        for conn, proc, shared in self._workers:
+            try:
+                conn.send_bytes(self._pickle.dumps(("close", None)))
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - a worker that does not stop is killed
+                proc.kill()
+                proc.wait()
+            conn.close()
+            shared.unlink()
+            shared.close()
+        self._workers = []
+        self.local.close()
+
+
+class EnvpoolEnvs:
+    """``n`` envpool environments of the same task on ``threads`` C++ worker threads.
+
+    envpool resets an environment by itself on the step after its episode ended (that step
+    ignores the action); here every ended environment is reset at once instead, with
+    ``reset(env_id)``, so that each step of the batch is a real transition.
+    """
+
+    backend = "envpool"
+    can_snapshot = False
+
+    def __init__(self, env_id: str, seeds: Sequence[int], threads: Optional[int] = None):
+        try:
+            import envpool
+        except ImportError:
+            raise NPGInputError(
+                "--host-backend envpool needs envpool, which is not installed; install it "
+                f"with: {MUJOCO_EXTRA}"
+            ) from None
+        from .devices import available_cores
+
+        self.env_id = env_id
+        self.n = len(seeds)
+        threads = min(self.n, threads or available_cores())
+        self.env = envpool.make_gymnasium(env_id, num_envs=self.n, batch_size=self.n,
+                                          num_threads=threads, seed=int(seeds[0]))
+        self.max_steps = int(self.env.spec.config.max_episode_steps)
+        self.action_low = np.asarray(self.env.action_space.low, np.float64)
+        self.action_high = np.asarray(self.env.action_space.high, np.float64)
+        self.obs_dim = int(np.prod(self.env.observation_space.shape))
+        self._ids = np.arange(self.n, dtype=np.int32)
+
+    def reset_all(self) -> np.ndarray:
+        return np.asarray(self.env.reset()[0], np.float64)
+
+    def step(self, actions: np.ndarray) -> HostStep:
+        o, r, term, trunc, info = self.env.step(np.asarray(actions, np.float64), self._ids)
+        order = np.argsort(info["env_id"])  # rows come back in env_id order; make sure
+        o, r, term, trunc = o[order], r[order], term[order], trunc[order]
+        next_obs = np.asarray(o, np.float64)
+        term = np.asarray(term, bool)
+        trunc = np.asarray(trunc, bool) & ~term
+        bad = ~np.all(np.isfinite(next_obs), axis=1)
+        done = term | trunc | bad
+        obs = next_obs.copy()
+        if done.any():
+            ids = self._ids[done]
+            o2, info2 = self.env.reset(ids)
+            obs[np.asarray(info2["env_id"])] = o2
+        return HostStep(next_obs, np.asarray(r, np.float64), term, trunc | (bad & ~term), obs)
+
+    def snapshot(self):
+        return None
+
+    def restore(self, snap):
+        raise NPGInputError("envpool cannot restore simulator states")
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_host_envs(env_id: str, seeds: Sequence[int], backend: str = "gymnasium"):
+    """``n = len(seeds)`` environments of ``env_id`` on ``backend`` (``HOST_BACKENDS``)."""
+    if backend == "gymnasium":
+        return GymnasiumEnvs(env_id, seeds)
+    if backend == "gymnasium-subproc":
+        return SubprocEnvs(env_id, seeds)
+    if backend == "envpool":
+        return EnvpoolEnvs(env_id, seeds)
+    raise NPGInputError(f"unknown host backend {backend!r}; allowed: {', '.join(HOST_BACKENDS)}")

@@ -1,0 +1,114 @@
+"""The rollout of host environments (MuJoCo through ``host_envs``): ``num_steps`` steps of
+``seeds x num_envs`` environments, one jitted policy call per step for all of them.
+
+Per step the only Python work is the simulators' own (``HostEnvs.step``) plus one policy
+call and a few whole-batch numpy operations; nothing is done per environment here. The
+action noise for the whole update comes from the device in one array (drawn from each
+seed's key, as on the device path), so the same seed gives the same actions.
+
+Episode bookkeeping follows ``rollout_device.track_episodes``: running and last returns
+(unscaled), episodes finished, and whether each environment's episode just ended.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .normalization import normalize
+from .state import Episodes, Transition
+
+__all__ = ["make_act", "host_rollout", "HostEpisodes"]
+
+
+class HostEpisodes(NamedTuple):
+    """``Episodes`` as numpy arrays [seeds, envs], updated in place on the host."""
+
+    running_return: np.ndarray
+    running_length: np.ndarray
+    last_return: np.ndarray
+    finished: np.ndarray
+    ended: np.ndarray
+
+    @classmethod
+    def from_device(cls, ep: Episodes) -> "HostEpisodes":
+        return cls(*(np.array(x) for x in ep))
+
+    def step(self, reward, done) -> None:
+        ret = self.running_return + reward
+        self.last_return[done] = ret[done]
+        self.running_return[:] = np.where(done, 0.0, ret)
+        self.running_length[:] = np.where(done, 0, self.running_length + 1)
+        self.finished[:] += done
+        self.ended[:] = done
+
+
+def make_act(config, policy) -> Callable:
+    """``act(theta, obs_norm, obs, noise, t) -> action`` for all seeds at once (vmapped):
+    theta [S, P], obs [S, E, obs_dim] raw, noise [S, T, E, A]; a = mean + std * noise[:, t]
+    (Gaussian heads) before clipping to the action bounds."""
+    if policy.head.name != "diag_gaussian":
+        raise NotImplementedError("the host rollout is for continuous (Gaussian) actions")
+
+    def one(theta, obs_norm, obs, noise_t):
+        mean, log_std = policy.apply(theta, normalize(obs_norm, obs, config.normalize_obs))
+        return mean + jnp.exp(log_std) * noise_t
+
+    batched = jax.vmap(one)
+
+    def act(theta, obs_norm, obs, noise, t):
+        return batched(theta, obs_norm, obs.astype(theta.dtype), noise[:, t])
+
+    return jax.jit(act)
+
+
+def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
+                 episodes: HostEpisodes, num_steps: int, dtype, timers=None) -> tuple:
+    """Step ``envs`` (``seeds * envs_per_seed`` of them) ``num_steps`` times.
+
+    ``obs`` [S, E, obs_dim] raw observations where the rollout starts; ``theta``,
+    ``obs_norm``, ``noise`` live on one device. Returns ``(traj, obs, data_ok)``:
+    ``Transition`` of numpy arrays [S, T, E, ...], the observations where the next rollout
+    starts, and whether every observation and reward was finite. ``episodes`` is updated
+    in place. ``timers`` (a dict), if given, accumulates the seconds spent in the policy
+    calls (``"policy"``) and in the simulators (``"simulator"``).
+    """
+    clock = time.perf_counter
+    t_policy = t_sim = 0.0
+    s, e, d = obs.shape
+    a_dim = noise.shape[-1]
+    traj = Transition(
+        obs=np.empty((s, num_steps, e, d), dtype),
+        action=np.empty((s, num_steps, e, a_dim), dtype),
+        reward=np.empty((s, num_steps, e), dtype),
+        terminated=np.empty((s, num_steps, e), bool),
+        done=np.empty((s, num_steps, e), bool),
+        next_obs=np.empty((s, num_steps, e, d), dtype),
+    )
+    low, high = envs.action_low, envs.action_high
+    for t in range(num_steps):
+        t0 = clock()
+        action = np.asarray(act(theta, obs_norm, obs, noise, t))
+        t1 = clock()
+        out = envs.step(np.clip(action.reshape(s * e, a_dim), low, high))
+        t_sim += clock() - t1
+        t_policy += t1 - t0
+        done = (out.terminated | out.truncated).reshape(s, e)
+        traj.obs[:, t] = obs
+        traj.action[:, t] = action
+        traj.reward[:, t] = out.reward.reshape(s, e)
+        traj.terminated[:, t] = out.terminated.reshape(s, e)
+        traj.done[:, t] = done
+        traj.next_obs[:, t] = out.next_obs.reshape(s, e, d)
+        episodes.step(out.reward.reshape(s, e), done)
+        obs = out.obs.reshape(s, e, d)
+    if timers is not None:
+        timers["policy"] = timers.get("policy", 0.0) + t_policy
+        timers["simulator"] = timers.get("simulator", 0.0) + t_sim
+    data_ok = bool(np.isfinite(traj.next_obs).all() and np.isfinite(traj.reward).all()
+                   and np.isfinite(obs).all())
+    return traj, obs, data_ok
