@@ -55,6 +55,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.npz"
 CURVE_FILE = "learning_curve.png"
+TIMING_FILE = "timing.json"
 
 # the pinned columns first (issue 6), then the rest of state.Metrics, then the clock
 METRICS_COLUMNS = (
@@ -257,6 +258,15 @@ class _Run:
     def template(self):
         return self.runner.template()
 
+    def timing(self) -> dict:
+        """Where this process's training time went (timing.json): the updates it ran, its
+        seconds, the first chunk's (which includes compiling), and, for host rollouts,
+        the simulators, the policy calls, the transfers and ``learn``."""
+        clock = dict(getattr(self, "_clock", {}))
+        clock["phases_s"] = {k: round(v, 3) for k, v in self.runner.timers.items()}
+        clock["env_steps_per_seed"] = clock.get("updates", 0) * self.config.batch_size
+        return clock
+
     def fresh_state(self):
         return self.runner.fresh_state()
 
@@ -298,11 +308,17 @@ class _Run:
             bar.set_postfix_str("compiling...")
         last_ckpt = done
         start = time.perf_counter()
+        self._clock = {"updates": 0, "first_chunk_s": None, "train_s": 0.0}
         last = {}
         try:
             while done < self.num_updates:
                 n_active = min(self.chunk_len, self.num_updates - done)
+                t_chunk = time.perf_counter()
                 state, metrics = self.runner.run(state, n_active)
+                if self._clock["first_chunk_s"] is None:  # compilation included
+                    self._clock["first_chunk_s"] = time.perf_counter() - t_chunk
+                self._clock["updates"] += n_active
+                self._clock["train_s"] = time.perf_counter() - start
                 done += n_active
                 elapsed = elapsed0 + time.perf_counter() - start
                 self.append_rows(metrics, n_active, elapsed)
@@ -405,7 +421,8 @@ def _train(args, config, out: Path, resuming: bool) -> int:
     if cache is not None:
         _enable_compile_cache(cache)
     from .checkpoint import atomic_write_text, load_checkpoint
-    from .envs import SOLVED_AT
+    from .envs import PUBLISHED, SOLVED_AT
+    from .host_envs import HostEnvError
     from .plotting import plot_learning_curve
 
     try:
@@ -436,13 +453,21 @@ def _train(args, config, out: Path, resuming: bool) -> int:
         print(f"{PROG}: {verb} {config.num_updates} updates x {config.batch_size} steps, "
               f"{config.env} {config.algo}, {config.seeds} seed(s) on {devices} device(s); "
               f"run directory {out}", file=sys.stderr)
+    if resuming and not run.runner.resumes_exactly:
+        print(f"{PROG}: note: the {config.host_backend} backend cannot save its simulators; "
+              "the episodes that were in flight start over", file=sys.stderr)
     try:
         run.train(state, done, elapsed)
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; continue with: {PROG} --resume {out}", file=sys.stderr)
         return 130
+    except HostEnvError as err:
+        print(f"{PROG}: error: {err}; continue with: {PROG} --resume {out}", file=sys.stderr)
+        return 1
     finally:
         run.runner.close()
+    if run.timing().get("updates"):  # this process trained (not a finished run resumed)
+        atomic_write_text(out / TIMING_FILE, json.dumps(run.timing(), indent=2) + "\n")
 
     data = read_metrics(out / METRICS_FILE)
     seeds = run.seeds
@@ -450,8 +475,11 @@ def _train(args, config, out: Path, resuming: bool) -> int:
     returns = np.stack([data["mean_return"][rows == s] for s in seeds])
     steps = data["env_steps"][rows == seeds[0]]
     threshold = SOLVED_AT.get(config.env)
+    references = {f"{label}, published evaluation": table[config.env]
+                  for label, table in PUBLISHED.items()
+                  if config.env in table}
     plot_learning_curve(
-        steps, returns, out / CURVE_FILE, threshold=threshold,
+        steps, returns, out / CURVE_FILE, threshold=threshold, references=references,
         title=f"{config.algo} on {config.env} ({len(seeds)} seeds)",
     )
     final = returns[:, -1]

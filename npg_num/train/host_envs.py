@@ -31,11 +31,15 @@ import numpy as np
 
 from ..errors import NPGInputError
 
-__all__ = ["HostStep", "HostSnapshot", "GymnasiumEnvs", "SubprocEnvs", "EnvpoolEnvs",
+__all__ = ["HostEnvError", "HostStep", "HostSnapshot", "GymnasiumEnvs", "SubprocEnvs", "EnvpoolEnvs",
            "make_host_envs", "HOST_BACKENDS", "MUJOCO_EXTRA"]
 
 HOST_BACKENDS = ("gymnasium", "gymnasium-subproc", "envpool")
 MUJOCO_EXTRA = "pip install -e '.[mujoco]'  (gymnasium[mujoco]; envpool for --host-backend envpool)"
+
+
+class HostEnvError(RuntimeError):
+    """The environments cannot go on (a worker process died): the run stops, resumable."""
 
 
 class HostStep(NamedTuple):
@@ -314,21 +318,32 @@ class SubprocEnvs:
         if self._ready:
             return
         for conn, proc, shared in self._workers:
-            try:
-                obs_dim = conn.recv()
-            except EOFError:
-                raise RuntimeError(f"an environment worker for {self.env_id} exited with "
-                                   f"code {proc.wait()}") from None
+            obs_dim = self._receive(conn, proc)
             if obs_dim != self.obs_dim:
-                raise RuntimeError("an environment worker built other environments")
+                raise HostEnvError("an environment worker built other environments")
             shared.unlink()  # mapped by both processes now: nothing to clean up later
         self._ready = True
 
+    def _receive(self, conn, proc, raw: bool = False):
+        """The worker's answer; a worker that died is a ``HostEnvError``."""
+        try:
+            return conn.recv_bytes() if raw else conn.recv()
+        except (EOFError, OSError):
+            raise HostEnvError(f"an environment worker for {self.env_id} (process "
+                               f"{proc.pid}) stopped, exit code {proc.poll()}") from None
+
+    def _send(self, conn, proc, data: bytes) -> None:
+        try:
+            conn.send_bytes(data)
+        except OSError:
+            self._receive(conn, proc)  # raises HostEnvError with the worker's exit code
+            raise
+
     def _ask(self, command: str, arg=None) -> list:
         self._wait_ready()
-        for conn, _, _ in self._workers:
-            conn.send_bytes(self._pickle.dumps((command, arg)))
-        return [conn.recv() for conn, _, _ in self._workers]
+        for conn, proc, _ in self._workers:
+            self._send(conn, proc, self._pickle.dumps((command, arg)))
+        return [self._receive(conn, proc) for conn, proc, _ in self._workers]
 
     def _gather(self, first: np.ndarray, key: str) -> np.ndarray:
         return np.concatenate([first] + [sh.arrays[key] for _, _, sh in self._workers])
@@ -339,12 +354,12 @@ class SubprocEnvs:
 
     def step(self, actions: np.ndarray) -> HostStep:
         self._wait_ready()
-        for (conn, _, shared), sl in zip(self._workers, self._slices[1:]):
+        for (conn, proc, shared), sl in zip(self._workers, self._slices[1:]):
             shared.arrays["action"][...] = actions[sl]
-            conn.send_bytes(b"s")
+            self._send(conn, proc, b"s")
         mine = self.local.step(actions[self._slices[0]])
-        for conn, _, _ in self._workers:
-            conn.recv_bytes()
+        for conn, proc, _ in self._workers:
+            self._receive(conn, proc, raw=True)
         return HostStep(*(self._gather(x, key) for x, key in zip(mine, HostStep._fields)))
 
     def snapshot(self) -> HostSnapshot:
@@ -357,13 +372,13 @@ class SubprocEnvs:
             raise NPGInputError(f"saved simulator states are for {len(sim)} environments; "
                                 f"this run has {self.n}")
         self._wait_ready()
-        for (conn, _, _), sl in zip(self._workers, self._slices[1:]):
-            conn.send_bytes(self._pickle.dumps(
+        for (conn, proc, _), sl in zip(self._workers, self._slices[1:]):
+            self._send(conn, proc, self._pickle.dumps(
                 ("restore", HostSnapshot(sim[sl], rng[sl], steps[sl]))))
         sl = self._slices[0]
         first = self.local.restore(HostSnapshot(sim[sl], rng[sl], steps[sl]))
-        for conn, _, _ in self._workers:
-            conn.recv()
+        for conn, proc, _ in self._workers:
+            self._receive(conn, proc)
         return self._gather(first, "obs")
 
     def close(self) -> None:

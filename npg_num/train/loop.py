@@ -225,8 +225,10 @@ class HostTrainer:
     ``init() -> TrainState`` (seeds stacked first); ``run(state, n) -> (state, Metrics)``
     with arrays [seeds, n]; ``snapshot()`` / ``restore(snapshot)`` save and load the
     simulators (``host_envs.HostSnapshot``; ``None`` where the backend cannot).
-    ``timers`` accumulates seconds: simulator, policy, learn (compile included in its
-    first call), begin.
+    ``timers`` accumulates seconds: ``simulator`` and ``policy`` (the rollout), ``begin``
+    (the next key and the noise, to the policy's device), ``transfer`` (the batch to the
+    learners' devices), ``learn_first`` (the first update's learn, compile included) and
+    ``learn`` (the others).
     """
 
     def __init__(self, config: TrainConfig, sharding, *, envs=None,
@@ -296,27 +298,32 @@ class HostTrainer:
         from .rollout_host import HostEpisodes, host_rollout
         from .state import Episodes
 
-        clock = jax.block_until_ready
+        timers, clock = self.timers, time.perf_counter
         rows = []
         for _ in range(n):
-            t0 = time.perf_counter()
-            key, noise, perm_bits = clock(self._begin(state.key))
+            t0 = clock()
+            key, noise, perm_bits = self._begin(state.key)
             put = lambda x: jax.device_put(x, self._device)  # noqa: E731
-            theta, obs_norm, noise = put(state.theta), put(state.obs_norm), put(noise)
-            t1 = time.perf_counter()
+            theta, obs_norm, noise = jax.block_until_ready(
+                (put(state.theta), put(state.obs_norm), put(noise)))
+            t1 = clock()
             episodes = HostEpisodes.from_device(state.episodes)
             finished_before = episodes.finished.copy()
             traj, obs, _ = host_rollout(self.envs, self._act, theta, obs_norm, noise,
                                         np.asarray(state.obs), episodes,
-                                        self.config.num_steps, self.dtype, self.timers)
-            t2 = time.perf_counter()
+                                        self.config.num_steps, self.dtype, timers)
+            t2 = clock()
             rolled = state._replace(obs=obs.astype(self.dtype), episodes=Episodes(*episodes),
                                     key=key)
+            rolled, traj = jax.block_until_ready(jax.device_put((rolled, traj), self.sharding))
+            t3 = clock()
             state, metrics = self._learn(rolled, traj, perm_bits, finished_before)
             rows.append(jax.device_get(metrics))
-            t3 = time.perf_counter()
-            self.timers["begin"] = self.timers.get("begin", 0.0) + (t1 - t0)
-            self.timers["learn"] = self.timers.get("learn", 0.0) + (t3 - t2)
+            t4 = clock()
+            # the first learn compiles its program (or loads it from the cache)
+            learn = "learn" if "learn_first" in timers else "learn_first"
+            for name, secs in (("begin", t1 - t0), ("transfer", t3 - t2), (learn, t4 - t3)):
+                timers[name] = timers.get(name, 0.0) + secs
         stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *rows)
         return state, stacked
 

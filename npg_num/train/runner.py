@@ -62,6 +62,10 @@ class DeviceRunner:
     def checkpoint_tree(self, state):
         return state
 
+    @property
+    def timers(self) -> dict:
+        return {}
+
     def template(self):
         return jax.eval_shape(self.init_fn, self.keys)
 
@@ -92,6 +96,10 @@ class HostRunner:
 
     def run(self, state, n_active: int):
         return self.trainer.run(state, n_active)
+
+    @property
+    def timers(self) -> dict:
+        return self.trainer.timers
 
     def checkpoint_tree(self, state):
         """(state, simulators) where the backend can save them, else the state alone."""

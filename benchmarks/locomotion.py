@@ -1,0 +1,301 @@
+"""MuJoCo locomotion: returns at 1M steps beside the published ones, and training speed
+beside raw environment stepping and sb3-contrib TRPO, measured in one run.
+
+For each environment:
+
+1. raw single-environment gymnasium steps/s (``gymnasium.make``, random actions, the way
+   sb3 steps it), measured just before and just after our training, in this run;
+2. ``npg-train`` with ``--seeds N --total-steps STEPS`` (cold compile: the persistent
+   cache off) in a fresh process; its training time, env-steps/s over all seeds, and
+   where the time went (``timing.json``: simulator, policy calls, transfers, the learner
+   with its compile);
+3. ``npg-eval``: the deterministic policy (mean action, observation normalization frozen),
+   ``--episodes`` episodes per seed on gymnasium's environments;
+4. with ``--sb3``, sb3-contrib TRPO with rl-baselines3-zoo's MuJoCo hyperparameters, seed
+   0, the same number of steps, in a fresh process (torch's threads as it sets them):
+   time, steps/s, its training episodes' mean return, and its deterministic evaluation
+   (VecNormalize frozen), the same number of episodes.
+
+Then a Markdown table beside the published numbers (sb3-contrib's TRPO table, tianshou's
+NPG), a learning-curve PNG per environment (the run's own, with the published lines),
+and everything as JSON. Resumable: each finished part is saved (OUT/ENV/results.json)
+and skipped when the benchmark is started again; an interrupted training run continues
+with ``npg-train --resume``. An interrupted sb3 run starts over (sb3 has no resume).
+
+    python benchmarks/locomotion.py --envs Hopper-v5,HalfCheetah-v5 --seeds 3 --sb3
+    python benchmarks/locomotion.py --envs Walker2d-v5,Swimmer-v5,Ant-v5 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED_KEYS = ("sb3-contrib TRPO", "tianshou NPG")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _save(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _env():
+    """A child's environment: no XLA flags of ours (the CLI sets its own), quiet TF/JAX."""
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS",)}
+    env["NPG_COMPILE_CACHE"] = "0"  # cold compiles: what a first run costs
+    return env
+
+
+def raw_steps_per_second(env_id: str, seconds: float = 5.0, seed: int = 0) -> float:
+    """One gymnasium environment (``gymnasium.make``, wrappers included), random actions,
+    resets on episode end: steps per second over about ``seconds``."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(1000)]
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for a in actions:
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        n += len(actions)
+    rate = n / (time.perf_counter() - t0)
+    env.close()
+    return rate
+
+
+def _finished(run: Path) -> bool:
+    """Whether the run in ``run`` has made all of its updates."""
+    from npg_num.train import TrainConfig
+    from npg_num.train.cli import read_metrics
+
+    if not (run / "metrics.csv").is_file() or not (run / "config.json").is_file():
+        return False
+    config = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    data = read_metrics(run / "metrics.csv")
+    return len(data["update"]) > 0 and data["update"].max() >= config.num_updates
+
+
+def train_ours(env_id: str, args, run: Path) -> dict:
+    """npg-train in a fresh process (resumed if a run is there); its timing and metrics."""
+    from npg_num.train.cli import read_metrics
+
+    cmd = [sys.executable, "-m", "npg_num.train.cli"]
+    if (run / "config.json").is_file():
+        cmd += ["--resume", str(run)]
+    else:
+        cmd += ["--env", env_id, "--algo", args.algo, "--seeds", str(args.seeds),
+                "--total-steps", str(args.steps), "--host-backend", args.backend,
+                "--out", str(run)]
+    cmd += ["--quiet"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"npg-train failed for {env_id}: {proc.stderr.strip()[-2000:]}")
+    data = read_metrics(run / "metrics.csv")
+    seeds = sorted(int(s) for s in set(data["seed"].astype(int)))
+    last_update = data["update"].max()
+    final = {s: float(np.nanmean(data["mean_return"][(data["seed"] == s) &
+                                                     (data["update"] > last_update - 10)]))
+             for s in seeds}
+    train_s = float(data["time_s"].max())
+    steps = float(data["env_steps"].max())
+    timing = json.loads((run / "timing.json").read_text()) if (run / "timing.json").is_file() \
+        else {}
+    return {"train_s": train_s, "process_wall_s": wall, "env_steps_per_seed": steps,
+            "steps_per_s": steps * len(seeds) / train_s, "seeds": seeds,
+            "final_training_return": final, "timing": timing,
+            "resumed": "--resume" in cmd}
+
+
+def evaluate_ours(run: Path, episodes: int) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "npg_num.train.evaluate", str(run),
+                           "--episodes", str(episodes)], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"npg-eval failed: {proc.stderr.strip()[-2000:]}")
+    lines = proc.stdout.strip().splitlines()
+    per_seed = {int(r.split()[0]): float(r.split()[2]) for r in lines[1:-1]}
+    mean, std = (float(x.split("=")[1]) for x in lines[-1].split())
+    return {"per_seed": per_seed, "mean_over_episodes": mean, "std_over_episodes": std,
+            "table": proc.stdout}
+
+
+# -- sb3-contrib ----------------------------------------------------------------------------------
+
+
+def sb3_worker(env_id: str, seed: int, steps: int, episodes: int, out: Path) -> None:
+    """sb3-contrib TRPO, rl-baselines3-zoo's MuJoCo settings (hyperparams/trpo.yml:
+    normalize, n_envs 2, n_steps 1024, batch_size 128, gamma 0.99, gae_lambda 0.95,
+    sub_sampling_factor 1, cg_max_steps 25, cg_damping 0.1, n_critic_updates 20,
+    learning_rate 1e-3)."""
+    import torch
+    from sb3_contrib import TRPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(make_vec_env(env_id, n_envs=2, seed=seed), gamma=0.99)
+    model = TRPO("MlpPolicy", env, n_steps=1024, batch_size=128, gamma=0.99,
+                 gae_lambda=0.95, sub_sampling_factor=1, cg_max_steps=25, cg_damping=0.1,
+                 n_critic_updates=20, learning_rate=1e-3, seed=seed, device="cpu", verbose=0)
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    secs = time.perf_counter() - t0
+    training = [ep["r"] for ep in model.ep_info_buffer]  # the last 100 episodes
+    eval_env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed + 10_000), gamma=0.99,
+                            training=False, norm_reward=False)
+    eval_env.obs_rms = env.obs_rms
+    rewards, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes,
+                                 deterministic=True, return_episode_rewards=True)
+    _save(out, {"seconds": secs, "steps": steps, "steps_per_s": steps / secs,
+                "training_return_last100": float(np.mean(training)),
+                "eval_mean": float(np.mean(rewards)), "eval_std": float(np.std(rewards)),
+                "eval_episodes": [float(r) for r in rewards],
+                "torch_threads": torch.get_num_threads(), "seed": seed})
+
+
+def train_sb3(env_id: str, args, out: Path):
+    try:
+        import sb3_contrib  # noqa: F401
+    except ImportError:
+        print("  sb3-contrib is not installed (pip install -e '.[bench]'): skipped")
+        return None
+    proc = subprocess.run([sys.executable, __file__, "--sb3-worker", env_id, "0",
+                           str(args.steps), str(args.episodes), str(out)], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sb3-contrib failed for {env_id}: {proc.stderr.strip()[-2000:]}")
+    return json.loads(out.read_text())
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def _fmt(x, digits=0):
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def markdown(results: dict, args) -> str:
+    from npg_num.train.envs import PUBLISHED
+
+    lines = [
+        f"## {args.algo}, {args.seeds} seeds x {args.steps:,} steps, backend {args.backend}",
+        "",
+        "| env | eval return, mean +- std over seeds | per seed | final training return "
+        "| sb3-contrib TRPO published | tianshou NPG published | sb3 here (seed 0): eval / "
+        "training |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for env_id, r in results.items():
+        ours = r.get("ours", {})
+        ev = r.get("eval", {})
+        per_seed = list(ev.get("per_seed", {}).values())
+        train_final = list(ours.get("final_training_return", {}).values())
+        sb3 = r.get("sb3")
+        lines.append(
+            f"| {env_id} | {_fmt(np.mean(per_seed) if per_seed else None)} +- "
+            f"{_fmt(np.std(per_seed) if per_seed else None)} | "
+            f"{', '.join(_fmt(x) for x in per_seed)} | "
+            f"{_fmt(np.mean(train_final) if train_final else None)} | "
+            f"{_fmt(PUBLISHED['sb3-contrib TRPO'].get(env_id))} | "
+            f"{_fmt(PUBLISHED['tianshou NPG'].get(env_id), 1)} | "
+            + (f"{_fmt(sb3['eval_mean'])} / {_fmt(sb3['training_return_last100'])} |"
+               if sb3 else "not run |"))
+    lines += [
+        "",
+        "| env | our training s | env-steps/s (all seeds) | raw 1-env gymnasium steps/s "
+        "| ratio to raw | sb3 s (1 seed) | sb3 steps/s | ours / sb3 (steps/s) "
+        "| simulator | policy calls | transfers | learn (first, with compile) | learn (rest) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for env_id, r in results.items():
+        ours, sb3 = r.get("ours", {}), r.get("sb3")
+        raw = r.get("raw_steps_per_s")
+        rate = ours.get("steps_per_s")
+        ph = ours.get("timing", {}).get("phases_s", {})
+        lines.append(
+            f"| {env_id} | {_fmt(ours.get('train_s'))} | {_fmt(rate)} | {_fmt(raw)} | "
+            f"{_fmt(rate / raw if rate and raw else None, 2)} | "
+            f"{_fmt(sb3['seconds'] if sb3 else None)} | "
+            f"{_fmt(sb3['steps_per_s'] if sb3 else None)} | "
+            f"{_fmt(rate / sb3['steps_per_s'] if sb3 and rate else None, 2)} | "
+            + " | ".join(_fmt(ph.get(k), 1) for k in ("simulator", "policy", "transfer",
+                                                       "learn_first", "learn")) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--envs", default="Hopper-v5,HalfCheetah-v5")
+    p.add_argument("--algo", default="trpo", choices=["npg", "trpo"])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=1_000_000)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--backend", default="gymnasium-subproc",
+                   help="npg-train --host-backend (default: gymnasium-subproc)")
+    p.add_argument("--sb3", action="store_true", help="also sb3-contrib TRPO, seed 0")
+    p.add_argument("--out", type=Path, default=ROOT / "report" / "locomotion")
+    p.add_argument("--sb3-worker", nargs=5, metavar=("ENV", "SEED", "STEPS", "EPISODES", "OUT"),
+                   help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.sb3_worker:
+        env_id, seed, steps, episodes, out = args.sb3_worker
+        sb3_worker(env_id, int(seed), int(steps), int(episodes), Path(out))
+        return 0
+    tag = f"{args.algo}-{args.seeds}x{args.steps}-{args.backend}"
+    results = {}
+    for env_id in args.envs.split(","):
+        where = args.out / tag / env_id
+        where.mkdir(parents=True, exist_ok=True)
+        store = where / "results.json"
+        r = json.loads(store.read_text()) if store.is_file() else {}
+        print(f"# {env_id}", flush=True)
+        run = where / "run"
+        if "ours" not in r or not _finished(run):
+            before = raw_steps_per_second(env_id)
+            r["ours"] = train_ours(env_id, args, run)
+            after = raw_steps_per_second(env_id)
+            r["raw_steps_per_s_before_after"] = [before, after]
+            r["raw_steps_per_s"] = (before + after) / 2
+            _save(store, r)
+        print(f"  ours: {r['ours']['train_s']:.0f} s, {r['ours']['steps_per_s']:,.0f} steps/s; "
+              f"raw gymnasium {r['raw_steps_per_s']:,.0f} steps/s", flush=True)
+        if "eval" not in r:
+            r["eval"] = evaluate_ours(run, args.episodes)
+            _save(store, r)
+        print(f"  eval per seed: {r['eval']['per_seed']}", flush=True)
+        if args.sb3 and not r.get("sb3"):
+            r["sb3"] = train_sb3(env_id, args, where / "sb3.json")
+            _save(store, r)
+        if r.get("sb3"):
+            print(f"  sb3-contrib TRPO: {r['sb3']['seconds']:.0f} s, eval "
+                  f"{r['sb3']['eval_mean']:.0f}", flush=True)
+        results[env_id] = r
+    table = markdown(results, args)
+    (args.out / tag / "results.md").write_text(table)
+    _save(args.out / tag / "results.json", results)
+    print()
+    print(table)
+    print(f"learning curves: {args.out / tag}/ENV/run/learning_curve.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
