@@ -186,11 +186,13 @@ def raw_env_throughput(env_id, seeds, n_envs, n_steps):
     return seeds * n_envs * n_steps / secs
 
 
-def cli_end_to_end(seeds):
+def cli_end_to_end(seeds, cache_dir=None):
     """``npg-train`` on CartPole-v1 with ``seeds`` seeds in a fresh process, as a person
     runs it: imports, compilation, the chunked loop with its CSV rows and checkpoints,
-    the learning curve. Returns (wall seconds, the run's own training seconds from the
-    last metrics row, the final mean return)."""
+    the learning curve. ``cache_dir``: JAX's persistent compilation cache there (None:
+    off, a cold compile). Returns (wall seconds, the run's own training seconds from the
+    last metrics row, which include compiling, and the final mean return); wall minus
+    training is the CLI's fixed overhead (imports, setup, writing the curve)."""
     import subprocess
     import sys
     import tempfile
@@ -202,6 +204,7 @@ def cli_end_to_end(seeds):
         t0 = time.perf_counter()
         env = {k: v for k, v in os.environ.items()  # the CLI sets its own XLA flags
                if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
+        env["NPG_COMPILE_CACHE"] = str(cache_dir) if cache_dir else "0"
         proc = subprocess.run(
             [sys.executable, "-m", "npg_num.train.cli", "--env", "CartPole-v1", "--seeds",
              str(seeds), "--out", str(out), "--quiet"],
@@ -334,13 +337,26 @@ def main():
               flush=True)
     results["cpu_settings"] = variants
 
-    wall, train_s, final = cli_end_to_end(args.seeds)
+    import tempfile
+
     print(f"\n## The CLI end to end: npg-train, CartPole-v1, {args.seeds} seeds, "
           "a fresh process\n")
-    print("| wall s (imports, compile, training with CSV rows and checkpoints, plot) | "
-          "training s (compile and chunks, from metrics.csv) | mean final |")
-    print("|---|---|---|")
-    print(f"| {wall:.2f} | {train_s:.2f} | {final:.1f} |", flush=True)
+    print("| compilation cache | wall s (imports, compile, training with CSV rows and "
+          "checkpoints, plot) | training s (compile and chunks, from metrics.csv) | "
+          "fixed overhead s (wall - training) | mean final |")
+    print("|---|---|---|---|---|")
+    cli_runs = {}
+    with tempfile.TemporaryDirectory() as cache:
+        for name, where in (("off (cold compile)", None), ("empty (first run)", cache),
+                            ("filled (a repeated run)", cache)):
+            wall, train_s, final = cli_end_to_end(args.seeds, where)
+            cli_runs[name] = dict(wall_s=wall, training_s=train_s, overhead_s=wall - train_s,
+                                  final_mean=final)
+            print(f"| {name} | {wall:.2f} | {train_s:.2f} | {wall - train_s:.2f} | "
+                  f"{final:.1f} |", flush=True)
+    wall, train_s, final = (cli_runs["off (cold compile)"][k]
+                            for k in ("wall_s", "training_s", "final_mean"))
+    results["cli_runs"] = cli_runs
     results["cli_end_to_end"] = dict(wall_s=wall, training_s=train_s, final_mean=final)
 
     print(f"\n## Where the time goes ({args.seeds} seeds, each phase as its own jitted loop)\n")

@@ -38,6 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
+from npg_num.train.devices import configure
+
+configure()  # as the CLI: the hang guard, one CPU device per core
+
+import jax  # noqa: E402
+
+# as npg-train does for host rollouts: the per-step policy call runs inline
+jax.config.update("jax_cpu_enable_async_dispatch", False)
+
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_KEYS = ("sb3-contrib TRPO", "tianshou NPG")
 
@@ -77,6 +86,92 @@ def raw_steps_per_second(env_id: str, seconds: float = 5.0, seed: int = 0) -> fl
     rate = n / (time.perf_counter() - t0)
     env.close()
     return rate
+
+
+def backend_steps_per_second(env_id: str, backend: str, n_envs: int, seconds: float = 5.0):
+    """Raw stepping of ``n_envs`` environments through a host backend (or gymnasium's own
+    ``AsyncVectorEnv``/``SyncVectorEnv``), random actions, no policy: steps/s."""
+    rng = np.random.default_rng(0)
+    if backend in ("gymnasium-async", "gymnasium-sync"):
+        import gymnasium as gym
+
+        mode = "async" if backend == "gymnasium-async" else "sync"
+        # spawn, not fork: this process runs JAX's threads
+        kwargs = {"context": "spawn"} if mode == "async" else {}
+        envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode,
+                            vector_kwargs=kwargs)
+        envs.reset(seed=0)
+        dim = envs.single_action_space.shape[0]
+        step = envs.step
+    else:
+        from npg_num.train.host_envs import make_host_envs
+
+        envs = make_host_envs(env_id, list(range(n_envs)), backend)
+        envs.reset_all()
+        dim = len(envs.action_low)
+        step = envs.step
+    actions = rng.uniform(-1, 1, (500, n_envs, dim))
+    step(actions[0])  # a worker's start-up is not stepping
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for a in actions:
+            step(a)
+        n += len(actions) * n_envs
+    rate = n / (time.perf_counter() - t0)
+    envs.close()
+    return rate
+
+
+def training_steps_per_second(env_id: str, backend: str, seeds: int, updates: int,
+                              algo: str = "trpo") -> dict:
+    """``updates`` updates of npg-train's host loop (in this process, compiled first, not
+    timed): environment steps per second over all seeds, and the loop's phases."""
+    from npg_num.train import default_config
+    from npg_num.train.runner import HostRunner
+
+    config = default_config(env_id, algo, seeds=seeds, host_backend=backend)
+    runner = HostRunner(config, 1)
+    try:
+        state = runner.fresh_state()
+        state, _ = runner.run(state, 2)  # compile, start the workers
+        runner.trainer.timers.clear()
+        t0 = time.perf_counter()
+        state, _ = runner.run(state, updates)
+        secs = time.perf_counter() - t0
+    finally:
+        runner.close()
+    phases = {k: v / secs for k, v in runner.trainer.timers.items()}
+    return {"steps_per_s": updates * config.batch_size * seeds / secs, "phase_share": phases}
+
+
+def speed_table(env_id: str, seeds: int, updates: int) -> str:
+    """Backends compared in one run: raw stepping and training steps/s."""
+    n_envs = seeds * 2
+    raw1 = raw_steps_per_second(env_id)
+    rows = [f"## {env_id}: host backends, {seeds} seeds x 2 environments, same run", "",
+            f"raw single-environment gymnasium (gymnasium.make): {raw1:,.0f} steps/s", "",
+            "| backend | raw stepping of the environments, steps/s | x single env "
+            "| training, steps/s (all seeds) | x single env | simulator | policy | learn |",
+            "|---|---|---|---|---|---|---|---|"]
+    for backend in ("gymnasium", "gymnasium-sync", "gymnasium-async", "gymnasium-subproc",
+                    "envpool"):
+        try:
+            raw = backend_steps_per_second(env_id, backend, n_envs)
+        except Exception as err:  # noqa: BLE001 - a missing optional backend is a row
+            rows.append(f"| {backend} | not available: {err} | | | | | | |")
+            continue
+        if backend in ("gymnasium-sync", "gymnasium-async"):  # not npg-train backends
+            rows.append(f"| {backend} (gymnasium.vector) | {raw:,.0f} | {raw / raw1:.2f} "
+                        f"| | | | | |")
+            continue
+        train = training_steps_per_second(env_id, backend, seeds, updates)
+        ph = train["phase_share"]
+        learn = ph.get("learn", 0) + ph.get("learn_first", 0) + ph.get("transfer", 0)
+        rows.append(f"| {backend} | {raw:,.0f} | {raw / raw1:.2f} | "
+                    f"{train['steps_per_s']:,.0f} | {train['steps_per_s'] / raw1:.2f} | "
+                    f"{ph.get('simulator', 0):.0%} | {ph.get('policy', 0):.0%} | "
+                    f"{learn:.0%} |")
+    return "\n".join(rows) + "\n"
 
 
 def _finished(run: Path) -> bool:
@@ -252,12 +347,22 @@ def main(argv=None) -> int:
                    help="npg-train --host-backend (default: gymnasium-subproc)")
     p.add_argument("--sb3", action="store_true", help="also sb3-contrib TRPO, seed 0")
     p.add_argument("--out", type=Path, default=ROOT / "report" / "locomotion")
+    p.add_argument("--speed", action="store_true",
+                   help="only compare the host backends' speed (short runs), then stop")
+    p.add_argument("--speed-updates", type=int, default=10)
     p.add_argument("--sb3-worker", nargs=5, metavar=("ENV", "SEED", "STEPS", "EPISODES", "OUT"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.sb3_worker:
         env_id, seed, steps, episodes, out = args.sb3_worker
         sb3_worker(env_id, int(seed), int(steps), int(episodes), Path(out))
+        return 0
+    if args.speed:
+        for env_id in args.envs.split(","):
+            table = speed_table(env_id, args.seeds, args.speed_updates)
+            print(table, flush=True)
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / f"speed-{env_id}.md").write_text(table)
         return 0
     tag = f"{args.algo}-{args.seeds}x{args.steps}-{args.backend}"
     results = {}

@@ -304,3 +304,32 @@ def test_envpool_backend_steps_real_transitions_deterministically():
     np.testing.assert_array_equal(first, _trace(envs, actions))
     assert envs.snapshot() is None
     envs.close()
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "HalfCheetah-v5"])
+def test_envpool_matches_gymnasium_on_the_same_actions(env_id):
+    """envpool's task is gymnasium's: from the same start (reset noise 0) and the same
+    actions, the same observations (layout and values), rewards and terminations, to
+    within the numerics of the two bundled MuJoCo versions; the same time limit."""
+    envpool = pytest.importorskip("envpool", reason="needs envpool: pip install envpool")
+    import gymnasium as gym
+
+    g = gym.make(env_id, reset_noise_scale=0.0)
+    e = envpool.make_gymnasium(env_id, num_envs=1, batch_size=1, num_threads=1, seed=0,
+                               reset_noise_scale=0.0)
+    assert g.spec.max_episode_steps == e.spec.config.max_episode_steps == 1000
+    og, _ = g.reset(seed=0)
+    oe, _ = e.reset()
+    np.testing.assert_array_equal(og, oe[0])
+    rng = np.random.default_rng(0)
+    ids = np.arange(1, dtype=np.int32)
+    for _ in range(150):
+        a = 0.3 * rng.uniform(-1, 1, g.action_space.shape)
+        o1, r1, term1, _, _ = g.step(a)
+        o2, r2, term2, _, _ = e.step(a[None], ids)
+        np.testing.assert_allclose(o1, o2[0], rtol=0, atol=1e-5)
+        assert abs(r1 - r2[0]) < 1e-5 and term1 == term2[0]
+        if term1:
+            break
+    g.close()
+    e.close()
