@@ -330,6 +330,23 @@ def test_memory_estimate_bounds_what_xla_assigns():
     assert xla / cfg.seeds <= need.per_seed <= 3 * xla / cfg.seeds
 
 
+def test_compiled_program_too_big_is_refused(monkeypatch):
+    """After compiling, XLA's figures (outputs + temporaries, per device) are checked."""
+    from types import SimpleNamespace
+
+    from npg_num.train import memory
+
+    stats = SimpleNamespace(output_size_in_bytes=1 << 30, temp_size_in_bytes=3 << 30,
+                            alias_size_in_bytes=0)
+    compiled = SimpleNamespace(memory_analysis=lambda: stats)
+    cpus = [SimpleNamespace(platform="cpu")] * 2
+    monkeypatch.setattr(memory, "available_host_memory", lambda: 9 << 30)
+    assert memory.check_compiled_fits(compiled, cpus) == 8 << 30
+    monkeypatch.setattr(memory, "available_host_memory", lambda: 7 << 30)
+    with pytest.raises(NPGInputError, match="needs about 8 GiB .* has 7 GiB available"):
+        memory.check_compiled_fits(compiled, cpus)
+
+
 # -- 5: the lock, directly -----------------------------------------------------------------------
 
 
