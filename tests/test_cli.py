@@ -52,6 +52,7 @@ def test_short_run_on_four_devices_writes_everything(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "on 4 device(s)" in proc.stderr
     assert "return=" in proc.stderr and "kl=" in proc.stderr  # the progress bar
+    assert "compiling the training program" in proc.stderr and "compiled in" in proc.stderr
     assert "final mean return" in proc.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["env"] == "CartPole-v1" and config["seeds"] == 4
@@ -62,7 +63,7 @@ def test_short_run_on_four_devices_writes_everything(tmp_path):
     assert sorted(set(data["seed"].astype(int))) == [0, 1, 2, 3]
     assert data["env_steps"].max() == 640
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "checkpoint.npz").is_file()
+    assert (out / "checkpoint.npz").is_file() and (out / "checkpoint.prev.npz").is_file()
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -240,8 +241,12 @@ def test_out_holding_a_run_needs_resume_or_force(tmp_path, capsys):
 
 
 def test_resume_with_config_flags_is_refused(tmp_path, capsys):
+    from npg_num.train import default_config
+
+    (tmp_path / "config.json").write_text(json.dumps(default_config().to_dict()))
     assert main(["--resume", str(tmp_path), "--delta", "0.02"]) == 2
-    assert "--delta" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--delta 0.02 (saved: 0.01)" in err
 
 
 def test_bad_input_in_a_real_process():

@@ -8,17 +8,21 @@ anything not given takes the tuned default for the environment and algorithm
 - ``metrics.csv``: one row per update per seed (``METRICS_COLUMNS``), appended after
   every chunk of updates;
 - ``checkpoint.npz``: the state of every seed, written atomically every
-  ``--checkpoint-every`` updates and at the end;
-- ``learning_curve.png``: mean and range over seeds of the episodic return.
+  ``--checkpoint-every`` updates and at the end; ``checkpoint.prev.npz``: the one before;
+- ``learning_curve.png``: mean and range over seeds of the episodic return;
+- ``.npg-train.lock``: held by the process writing the run (``rundir.lock_run_dir``).
 
-``--resume DIR`` continues an interrupted run from its checkpoint: rows of ``metrics.csv``
-past the checkpoint are dropped, so nothing is lost or repeated, and the result is the same
-as an uninterrupted run. Bad input gives one line on stderr and exit code 2.
+``--resume DIR`` continues an interrupted run from its newest usable checkpoint (or from
+update 0 if it stopped before the first): rows of ``metrics.csv`` past the checkpoint are
+dropped, so nothing is lost or repeated, and the result is the same as an uninterrupted
+run. ``--resume DIR --total-steps N`` trains a run further, to N steps. Bad input, a run
+that cannot fit in memory, a directory in use: one line on stderr and exit code 2.
 
 Examples
 --------
     npg-train --env CartPole-v1 --algo npg --seeds 8 --out runs/cartpole
     npg-train --resume runs/cartpole
+    npg-train --resume runs/cartpole --total-steps 200000
 """
 
 from __future__ import annotations
@@ -47,13 +51,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..errors import NPGInputError  # noqa: E402
+from .rundir import CHECKPOINT_FILE, CONFIG_FILE, PREVIOUS_CHECKPOINT_FILE  # noqa: E402
 
 __all__ = ["main", "build_parser", "METRICS_COLUMNS", "CLOCK_COLUMNS", "read_metrics"]
 
 PROG = "npg-train"
-CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
-CHECKPOINT_FILE = "checkpoint.npz"
 CURVE_FILE = "learning_curve.png"
 TIMING_FILE = "timing.json"
 
@@ -176,10 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", default=None,
                      help="run directory (default: runs/ENV-ALGO-YYYYmmdd-HHMMSS)")
     run.add_argument("--resume", metavar="DIR", default=None,
-                     help="continue the interrupted run in DIR with its saved configuration")
+                     help="continue the run in DIR with its saved configuration; with "
+                     "--total-steps N, train it further, to N steps")
     run.add_argument("--force", action="store_true",
                      help="reuse an --out directory that already holds a run (overwrites it)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bar, no start and compilation lines")
     run.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
                      help="compile afresh instead of reusing compiled programs from JAX's "
                      f"persistent cache (default: on, in {_cache_dir_hint()}; the "
@@ -277,7 +282,27 @@ class _Run:
         from .checkpoint import save_checkpoint
 
         meta = {"updates_done": done, "elapsed_s": elapsed, "config": self.config.to_dict()}
-        save_checkpoint(self.out / CHECKPOINT_FILE, self.runner.checkpoint_tree(state), meta)
+        save_checkpoint(self.out / CHECKPOINT_FILE, self.runner.checkpoint_tree(state), meta,
+                        previous=self.out / PREVIOUS_CHECKPOINT_FILE)
+
+    def compile(self, state):
+        """Compile the chunk program (and, for a fresh run, the initial state's) before
+        training, between a start line and its duration on stderr; XLA's buffer figures
+        are then checked against the memory available. ``state`` None: a fresh run.
+        Returns the state to train from."""
+        from .memory import check_compiled_fits
+
+        start = time.perf_counter()
+        if not self.quiet:
+            print(f"{PROG}: compiling the training program...", file=sys.stderr, flush=True)
+        if state is None:
+            state = self.fresh_state()
+        compiled = self.runner.compile(state)  # the runner's jit reuses it
+        if not self.quiet:
+            print(f"{PROG}: compiled in {time.perf_counter() - start:.1f} s", file=sys.stderr,
+                  flush=True)
+        check_compiled_fits(compiled, self.sharding.mesh.devices.flat)
+        return state
 
     def append_rows(self, metrics, n_active: int, elapsed: float) -> None:
         m = self.jax.device_get(metrics)
@@ -304,8 +329,6 @@ class _Run:
             unit_scale=True, file=sys.stderr, disable=self.quiet, dynamic_ncols=True,
             desc=f"{cfg.env} {cfg.algo} x{cfg.seeds}",
         )
-        if done < self.num_updates:
-            bar.set_postfix_str("compiling...")
         last_ckpt = done
         start = time.perf_counter()
         self._clock = {"updates": 0, "first_chunk_s": None, "train_s": 0.0}
@@ -361,24 +384,21 @@ def _given_config(args) -> dict:
 
 
 def _start(args):
-    from .config import TrainConfig, default_config
+    from .config import default_config
+    from .rundir import refuse_if_in_use, resume_config
 
     given = _given_config(args)
     if args.resume is not None:
-        if given or args.out is not None or args.force:
-            flags = ", ".join("--" + k.replace("_", "-") for k in given) or "--out/--force"
+        if args.out is not None or args.force:
             raise _UsageError(
-                f"--resume continues a run with its saved configuration; drop {flags}"
+                "--resume continues a run in its own directory with its saved "
+                "configuration; drop --out/--force"
             )
         out = Path(args.resume)
-        if not (out / CONFIG_FILE).is_file() or not (out / CHECKPOINT_FILE).is_file():
-            raise _UsageError(
-                f"no run to resume in {out}: {CONFIG_FILE} or {CHECKPOINT_FILE} is missing"
-            )
-        try:
-            config = TrainConfig.from_dict(json.loads((out / CONFIG_FILE).read_text()))
-        except (ValueError, TypeError) as err:
-            raise _UsageError(f"cannot read {out / CONFIG_FILE}: {err}") from None
+        if not (out / CONFIG_FILE).is_file():
+            raise _UsageError(f"no run to resume in {out}: {CONFIG_FILE} is missing")
+        refuse_if_in_use(out)
+        config = resume_config(out, given)  # only --total-steps may differ from config.json
         _check_writable(out)
         return config, out, True
     env = given.pop("env", "CartPole-v1")
@@ -389,6 +409,7 @@ def _start(args):
     )
     if out.exists() and not out.is_dir():
         raise _UsageError(f"cannot write to --out {out}: it is a file, not a directory")
+    refuse_if_in_use(out)
     if (out / CONFIG_FILE).exists() and not args.force:
         raise _UsageError(
             f"--out {out} already holds a run; continue it with --resume {out}, "
@@ -409,8 +430,14 @@ def main(argv=None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
 
+    from .rundir import RunDirInUse, lock_run_dir
+
     try:
-        return _train(args, config, out, resuming)
+        with lock_run_dir(out):  # released however this process ends, kill -9 included
+            return _train(args, config, out, resuming)
+    except RunDirInUse as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
     finally:
         gc.unfreeze()  # frozen by _Run (a no-op if it never got there)
 
@@ -420,29 +447,33 @@ def _train(args, config, out: Path, resuming: bool) -> int:
     cache = compile_cache_dir(args.compile_cache)
     if cache is not None:
         _enable_compile_cache(cache)
-    from .checkpoint import atomic_write_text, load_checkpoint
+    from .checkpoint import atomic_write_text
     from .envs import PUBLISHED, SOLVED_AT
     from .host_envs import HostEnvError
     from .plotting import plot_learning_curve
+    from .rundir import check_total_covers, find_resume_point, save_total_steps
 
     try:
+        _check_memory(config)  # before anything big is built or compiled
         run = _Run(config, out, quiet=args.quiet)
         if resuming:
-            state, meta = load_checkpoint(out / CHECKPOINT_FILE, run.template())
-            if meta.get("config") != config.to_dict():
-                raise NPGInputError(
-                    f"{out / CHECKPOINT_FILE} was written by another configuration than "
-                    f"{out / CONFIG_FILE}"
-                )
-            state = run.place(state)
-            done, elapsed = int(meta["updates_done"]), float(meta["elapsed_s"])
+            point = find_resume_point(out, run.template(), config)
+            for line in point.warnings:
+                print(f"{PROG}: {line}", file=sys.stderr)
+            check_total_covers(config, point.updates_done)
+            old_total = save_total_steps(out, config.total_steps)
+            if old_total is not None:
+                print(f"{PROG}: total steps {old_total} -> {config.total_steps} "
+                      f"({config.num_updates} updates); {CONFIG_FILE} updated", file=sys.stderr)
+            state = None if point.state is None else run.place(point.state)
+            done, elapsed = point.updates_done, point.elapsed_s
             _truncate_metrics(out / METRICS_FILE, done)
         else:
             atomic_write_text(out / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
             atomic_write_text(out / METRICS_FILE, ",".join(METRICS_COLUMNS) + "\n")
-            for stale in (CHECKPOINT_FILE, CURVE_FILE):
+            for stale in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, CURVE_FILE):
                 (out / stale).unlink(missing_ok=True)
-            state, done, elapsed = run.fresh_state(), 0, 0.0
+            state, done, elapsed = None, 0, 0.0  # None: built while compiling
     except NPGInputError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
@@ -457,10 +488,15 @@ def _train(args, config, out: Path, resuming: bool) -> int:
         print(f"{PROG}: note: the {config.host_backend} backend cannot save its simulators; "
               "the episodes that were in flight start over", file=sys.stderr)
     try:
+        if done < config.num_updates:
+            state = run.compile(state)
         run.train(state, done, elapsed)
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; continue with: {PROG} --resume {out}", file=sys.stderr)
         return 130
+    except NPGInputError as err:  # the compiled program does not fit in memory
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
     except HostEnvError as err:
         print(f"{PROG}: error: {err}; continue with: {PROG} --resume {out}", file=sys.stderr)
         return 1
@@ -492,6 +528,15 @@ def _train(args, config, out: Path, resuming: bool) -> int:
     return 0
 
 
+def _check_memory(config) -> None:
+    """Refuse (NPGInputError) a run whose estimated memory exceeds what is available."""
+    from .envs import make_env
+    from .memory import check_run_fits
+
+    spec = make_env(config.env)
+    check_run_fits(config, spec.obs_dim, spec.action_dim)
+
+
 def _truncate_metrics(path: Path, updates_done: int) -> None:
     """Keep the header and the rows of updates <= ``updates_done`` (those the checkpoint
     includes); rows written after it, before the interruption, will be written again."""
@@ -505,14 +550,22 @@ def _truncate_metrics(path: Path, updates_done: int) -> None:
         atomic_write_text(path, ",".join(METRICS_COLUMNS) + "\n")
         return
     header = lines[0].rstrip("\n").split(",")
+    if "update" not in header:
+        raise NPGInputError(f"{path} is damaged: its first line is not the header "
+                            f"({','.join(METRICS_COLUMNS[:3])},...)")
     col = header.index("update")
-    keep = [lines[0]]
+    # a run written by an earlier version lacks the newer columns: NaN in its rows
+    where = {c: header.index(c) for c in METRICS_COLUMNS if c in header}
+    keep = [",".join(METRICS_COLUMNS) + "\n"]
     for line in lines[1:]:
         if not line.endswith("\n"):
             break  # a row cut by the kill
         fields = line.rstrip("\n").split(",")
-        if len(fields) == len(header) and int(fields[col]) <= updates_done:
-            keep.append(line)
+        if len(fields) != len(header) or not fields[col].isdigit():
+            continue  # a damaged row (e.g. zeros where data never reached the disk)
+        if int(fields[col]) <= updates_done:
+            keep.append(",".join(fields[where[c]] if c in where else "nan"
+                                 for c in METRICS_COLUMNS) + "\n")
     atomic_write_text(path, "".join(keep))
 
 

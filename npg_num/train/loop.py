@@ -327,6 +327,26 @@ class HostTrainer:
         stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *rows)
         return state, stacked
 
+    def compile(self, state: TrainState):
+        """Compile ``learn`` for this run's shapes and placement (its first update then
+        finds it compiled); returns the compiled program, for its memory figures."""
+        from .state import Transition
+
+        cfg, s = self.config, self.config.seeds
+        lead = (s, cfg.num_steps, cfg.num_envs)
+        zeros = lambda *shape, dtype=self.dtype: np.zeros(lead + shape, dtype)  # noqa: E731
+        traj = Transition(obs=zeros(self.spec.obs_dim), action=zeros(self.spec.action_dim),
+                          reward=zeros(), terminated=zeros(dtype=bool), done=zeros(dtype=bool),
+                          next_obs=zeros(self.spec.obs_dim))
+        _, noise, perm_bits = self._begin(state.key)  # placed as the loop's own will be
+        put = lambda x: jax.device_put(x, self._device)  # noqa: E731
+        self._act.lower(put(state.theta), put(state.obs_norm), np.asarray(state.obs),
+                        put(noise), 0).compile()
+        rolled, traj = jax.device_put((state._replace(obs=np.asarray(state.obs)), traj),
+                                      self.sharding)
+        finished = np.zeros((s, cfg.num_envs), np.asarray(state.episodes.finished).dtype)
+        return self._learn.lower(rolled, traj, perm_bits, finished).compile()
+
     def snapshot(self):
         return self.envs.snapshot()
 

@@ -43,6 +43,7 @@ class DeviceRunner:
         # and the chunk program compiled again for the state it returned: about 2 s)
         self.init_fn = jax.jit(per_seed(self.trainer.init, self.sharding),
                                compiler_options=opts)
+        self.chunk_len = chunk_len
         self.chunk_fn = jax.jit(
             per_seed(self.trainer.chunk(chunk_len), self.sharding, in_axes=(0, None)),
             compiler_options=opts,
@@ -58,6 +59,10 @@ class DeviceRunner:
     def run(self, state, n_active: int):
         state, metrics = self.chunk_fn(state, n_active)
         return state, jax.device_get(metrics)
+
+    def compile(self, state):
+        """The chunk program compiled for ``state`` (jit reuses it); for its memory."""
+        return self.chunk_fn.lower(state, self.chunk_len).compile()
 
     def checkpoint_tree(self, state):
         return state
@@ -96,6 +101,9 @@ class HostRunner:
 
     def run(self, state, n_active: int):
         return self.trainer.run(state, n_active)
+
+    def compile(self, state):
+        return self.trainer.compile(state)
 
     @property
     def timers(self) -> dict:
