@@ -383,3 +383,38 @@ def test_lock_without_flock_checks_the_recorded_process(tmp_path, monkeypatch):
         sleeper.wait()
     with lock_run_dir(tmp_path):  # its process is gone: the lock is stale
         assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+
+
+def test_a_run_from_an_earlier_version_resumes(whole, tmp_path):
+    """A run written before ``normalize_reward``, ``host_backend`` and the ``data_ok``
+    column existed: its configuration takes the new fields' defaults (its behaviour), it
+    trains further, and its earlier rows get NaN in the new column."""
+    import csv
+    import io
+
+    run = tmp_path / "old"
+    shutil.copytree(whole, run)
+    new_fields = ("normalize_reward", "host_backend")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({k: v for k, v in config.items()
+                                                 if k not in new_fields}))
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        with np.load(run / name) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(bytes(arrays.pop("meta")).decode())
+        meta["config"] = {k: v for k, v in meta["config"].items() if k not in new_fields}
+        leaves = [arrays[f"leaf_{i}"] for i in range(len(arrays))]
+        save_checkpoint(run / name, leaves, meta)
+    rows = list(csv.DictReader(io.StringIO((run / "metrics.csv").read_text())))
+    old_columns = [c for c in rows[0] if c != "data_ok"]
+    with open(run / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, old_columns, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    proc = _cli(["--resume", str(run), "--total-steps", str(6400 + 2 * 64), "--quiet"])
+    assert proc.returncode == 0, proc.stderr
+    data = read_metrics(run / "metrics.csv")
+    assert len(data["update"]) == 2 * 102
+    assert np.all(np.isnan(data["data_ok"][:200])) and np.all(data["data_ok"][200:] == 1)
+    before = read_metrics(whole / "metrics.csv")
+    np.testing.assert_array_equal(data["kl"][:200], before["kl"])
