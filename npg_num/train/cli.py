@@ -264,10 +264,11 @@ class _Run:
         return self.runner.template()
 
     def timing(self) -> dict:
-        """Where this process's training time went (timing.json): the updates it ran, its
-        seconds, the first chunk's (which includes compiling), and, for host rollouts,
-        the simulators, the policy calls, the transfers and ``learn``."""
+        """Where this process's time went (timing.json): compiling (before training), the
+        updates it ran, their seconds, the first chunk's, and, for host rollouts, the
+        simulators, the policy calls, the transfers and ``learn``."""
         clock = dict(getattr(self, "_clock", {}))
+        clock["compile_s"] = getattr(self, "compile_s", None)  # before training: not in time_s
         clock["phases_s"] = {k: round(v, 3) for k, v in self.runner.timers.items()}
         clock["env_steps_per_seed"] = clock.get("updates", 0) * self.config.batch_size
         return clock
@@ -298,9 +299,9 @@ class _Run:
         if state is None:
             state = self.fresh_state()
         compiled = self.runner.compile(state)  # the runner's jit reuses it
+        self.compile_s = time.perf_counter() - start
         if not self.quiet:
-            print(f"{PROG}: compiled in {time.perf_counter() - start:.1f} s", file=sys.stderr,
-                  flush=True)
+            print(f"{PROG}: compiled in {self.compile_s:.1f} s", file=sys.stderr, flush=True)
         check_compiled_fits(compiled, self.sharding.mesh.devices.flat)
         return state
 

@@ -176,8 +176,8 @@ class GymnasiumEnvs:
 class _Shared:
     """numpy arrays over one file-backed shared mapping (in /dev/shm where there is one).
 
-    The creator makes the file; once the other process has mapped it too, the creator
-    unlinks it (``unlink``), so nothing is left behind however either process ends."""
+    The creator makes and maps the file; the worker maps it and unlinks it at once
+    (``unlink``), so nothing is left behind however either process ends."""
 
     def __init__(self, shapes: dict, path: Optional[str] = None):
         import mmap
@@ -234,6 +234,7 @@ def serve_block(conn, env_id: str, seeds, path: str, action_dim: int) -> None:
 
     envs = GymnasiumEnvs(env_id, seeds)
     shared = _Shared(_block_shapes(envs.n, envs.obs_dim, action_dim), path)
+    shared.unlink()  # both processes map it now: it goes when the second one ends
     a = shared.arrays
     conn.send(envs.obs_dim)
     try:
@@ -321,7 +322,6 @@ class SubprocEnvs:
             obs_dim = self._receive(conn, proc)
             if obs_dim != self.obs_dim:
                 raise HostEnvError("an environment worker built other environments")
-            shared.unlink()  # mapped by both processes now: nothing to clean up later
         self._ready = True
 
     def _receive(self, conn, proc, raw: bool = False):

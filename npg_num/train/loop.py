@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -130,6 +130,33 @@ def init_learner(key, config: TrainConfig, spec, algo, optimizer) -> dict:
     )
 
 
+class LearnerParts(NamedTuple):
+    """What every loop builds the same way from a config, whatever its rollout."""
+
+    spec: EnvSpec
+    policy: Any  # networks.Policy (the layout only: theta0 is drawn in a compiled program)
+    algo: Any  # algos.Algo
+    optimizer: Any  # optax Adam of the value function
+    value: ValueNet
+    value_fit: Callable
+    policy_step: Callable
+    learn: Callable  # update.make_learn
+
+
+def learner_parts(config: TrainConfig, advantage_hook: Optional[Callable] = None):
+    spec = make_env(config.env)
+    policy = mlp_policy_spec(spec.obs_dim, spec.action_dim, hidden=config.hidden,
+                             head=spec.head, dtype=jnp.dtype(config.dtype))
+    algo = get_algo(config.algo)
+    optimizer = optax.adam(config.value_lr)
+    value = value_network(config, spec.obs_dim)
+    value_fit = make_value_fit(config, value, optimizer)
+    policy_step = algo.make_step(config, policy)
+    learn = make_learn(config, spec.obs_dim, policy_step, value, value_fit,
+                       advantage_hook=advantage_hook)
+    return LearnerParts(spec, policy, algo, optimizer, value, value_fit, policy_step, learn)
+
+
 def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = None) -> Trainer:
     """Build the training loop for ``config`` on a gymnax environment.
 
@@ -141,17 +168,9 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
         raise NPGInputError(f"config must be a TrainConfig, got {type(config).__name__}")
     cfg = config
     dtype = jnp.dtype(cfg.dtype)
-    spec = make_env(cfg.env)
-    # the layout only: theta0 is drawn inside the compiled program (init_networks)
-    policy = mlp_policy_spec(spec.obs_dim, spec.action_dim, hidden=cfg.hidden,
-                             head=spec.head, dtype=dtype)
-    algo = get_algo(cfg.algo)
-    optimizer = optax.adam(cfg.value_lr)
-    value = value_network(cfg, spec.obs_dim)
-    value_fit = make_value_fit(cfg, value, optimizer)
-    policy_step = algo.make_step(cfg, policy)
-    learn = make_learn(cfg, spec.obs_dim, policy_step, value, value_fit,
-                       advantage_hook=advantage_hook)
+    p = learner_parts(cfg, advantage_hook)
+    spec, policy, algo, optimizer, value = p.spec, p.policy, p.algo, p.optimizer, p.value
+    value_fit, policy_step, learn = p.value_fit, p.policy_step, p.learn
     device_env = make_device_env(cfg, spec, policy)
     n_envs, n_steps, batch = cfg.num_envs, cfg.num_steps, cfg.batch_size
     bit_counts = (2, n_steps * n_envs * spec.action_dim, n_steps * 2 * n_envs * 2, batch)
@@ -238,16 +257,10 @@ class HostTrainer:
         from .rollout_host import make_act
 
         cfg = self.config = config
-        self.spec = make_env(cfg.env)
         dtype = self.dtype = jnp.dtype(cfg.dtype)
-        self.policy = mlp_policy_spec(self.spec.obs_dim, self.spec.action_dim,
-                                      hidden=cfg.hidden, head=self.spec.head, dtype=dtype)
-        algo = get_algo(cfg.algo)
-        optimizer = optax.adam(cfg.value_lr)
-        self.value = value_network(cfg, self.spec.obs_dim)
-        learn = make_learn(cfg, self.spec.obs_dim, algo.make_step(cfg, self.policy),
-                           self.value, make_value_fit(cfg, self.value, optimizer),
-                           advantage_hook=advantage_hook)
+        parts = learner_parts(cfg, advantage_hook)
+        self.spec, self.policy, self.value = parts.spec, parts.policy, parts.value
+        algo, optimizer, learn = parts.algo, parts.optimizer, parts.learn
         n_envs, n_steps, a_dim = cfg.num_envs, cfg.num_steps, self.spec.action_dim
         splits = np.cumsum([2, n_steps * n_envs * a_dim])
 
