@@ -45,6 +45,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -211,8 +212,11 @@ def learning_curves(seeds: int) -> dict:
             returns = np.asarray(m.mean_return)
             steps = np.asarray(m.env_steps)[0]
             reached, share = first_reached(steps, returns, SOLVED_AT[env])
+            with warnings.catch_warnings():  # no episode finished yet: an all-NaN column
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(returns, 0)
             out[f"{env} {algo}"] = dict(
-                env=env, algo=algo, steps=steps.tolist(), mean=np.nanmean(returns, 0).tolist(),
+                env=env, algo=algo, steps=steps.tolist(), mean=mean.tolist(),
                 final=returns[:, -1].tolist(), compile_s=t_compile, run_s=t_run,
                 reached=reached, share_after=share, total_steps=int(steps[-1]))
             print(f"{env:<12} {algo:<6} compile {t_compile:5.1f} s  run {t_run:6.1f} s  "
@@ -251,13 +255,14 @@ def main() -> None:
     parser.add_argument("--no-curves", action="store_true", help="the table only")
     args = parser.parse_args()
     load = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"{os.cpu_count()} cores, load average {load[0]:.2f} at the start", flush=True)
     t0 = time.perf_counter()
     with jax.enable_x64(True):
         rows = [r for env in ENVS for r in approximation_table(env)]
     print_table(rows)
     results = {"load_avg_at_start": load, "command": "python benchmarks/approximations.py",
-               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "table": rows}
+               "date": started, "table": rows}
     if not args.no_curves:
         curves = learning_curves(args.seeds)
         plot_curves(curves, ROOT / "report" / "figures" / "approximations_curves.png")

@@ -285,7 +285,7 @@ def _benchmark(d: Derivation) -> None:
         return
     res = json.loads(BENCH_JSON.read_text())
     d.say(f"**Directions compared with the exact natural step**: the latest results of "
-          f"`{res['command']}`, run {res['date']} (load average {res['load_avg_at_start'][0]:.1f} "
+          f"`{res['command']}`, started {res['date']} (load average {res['load_avg_at_start'][0]:.1f} "
           "at its start), read from `report/bench_approximations.json`; not re-measured by "
           "this proof. Every step but PPO's is sized to the same delta by its own metric; "
           "vanilla is sized by the exact F; time is for computing the step, as a multiple "

@@ -178,3 +178,31 @@ def test_same_seed_twice_gives_identical_steps(algo):
     for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1])):
         np.testing.assert_array_equal(a, b)
     assert np.all(np.asarray(runs[0][1].accepted))
+
+
+@pytest.mark.parametrize("algo", ["acktr", "ppo"])
+def test_npg_train_runs_acktr_and_ppo(tmp_path, algo):
+    """Through the real CLI: the pinned columns, acktr's beta (its trust-region scale) > 0,
+    ppo's beta NaN, the achieved KL in both, a checkpoint, the summary line."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from npg_num.train.cli import read_metrics
+
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "npg_num.train.cli", "--env", "CartPole-v1", "--algo", algo,
+         "--seeds", "2", "--num-envs", "4", "--num-steps", "32", "--total-steps", "512",
+         "--checkpoint-every", "2", "--quiet", "--out", str(out)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "final mean return" in proc.stdout
+    data = read_metrics(out / "metrics.csv")
+    assert len(data["update"]) == 4 * 2 and (out / "checkpoint.npz").is_file()
+    assert np.all(data["kl"] > 0) and np.all(data["accepted"] == 1)
+    if algo == "acktr":
+        assert np.all(data["beta"] > 0)
+    else:
+        assert np.all(np.isnan(data["beta"]))
