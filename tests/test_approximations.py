@@ -133,13 +133,17 @@ def test_kfac_natural_step_guard_rejects_non_finite_gradients():
     assert np.all(np.asarray(res.step) == 0.0)
 
 
-def test_acktr_step_fills_its_info():
-    """beta = sqrt(2 delta / u^T K u) (so that the K-FAC quadratic model of the KL is
-    delta), the achieved KL close to delta, the solve's residual tiny, g . step > 0."""
-    cfg = default_config("CartPole-v1", "acktr", dtype="float64", **SMALL)
+def test_acktr_step_fills_its_info_and_is_deterministic():
+    """A Gaussian policy (Pendulum): beta = sqrt(2 delta / u^T K u) > 0, the achieved KL
+    near delta, the solve's residual tiny, g . step > 0; the same state twice gives the
+    same update bit for bit."""
+    cfg = default_config("Pendulum-v1", "acktr", dtype="float64", **SMALL)
     trainer = make_trainer(cfg)
+    update = jax.jit(trainer.update)
     state = trainer.init(jax.random.PRNGKey(0))
-    state, m = jax.jit(trainer.update)(state)
+    (s1, m), (s2, m2) = update(state), update(state)
+    for a, b in zip(jax.tree.leaves((s1, m)), jax.tree.leaves((s2, m2))):
+        np.testing.assert_array_equal(a, b)
     assert bool(m.accepted) and bool(m.guard_ok)
     assert 0.2 * cfg.delta < float(m.kl) < 5 * cfg.delta
     assert float(m.beta) > 0 and float(m.expected_improvement) > 0
@@ -148,15 +152,15 @@ def test_acktr_step_fills_its_info():
 
 
 def test_ppo_step_fills_its_info_and_resumes_from_a_checkpoint(tmp_path):
-    """PPO: beta NaN (no trust-region scale), kl the achieved KL (> 0), the linear model's
-    gain g . (theta' - theta) > 0; 3 updates, a checkpoint (with Adam's state), 3 more
-    equal 6 straight, bit for bit."""
-    cfg = default_config("CartPole-v1", "ppo", dtype="float64", **SMALL)
+    """PPO on a Gaussian policy (Pendulum): beta NaN (no trust-region scale), kl the
+    achieved KL (> 0), the linear model's gain g . (theta' - theta) > 0; 3 updates, a
+    checkpoint (with Adam's state), 3 more equal 6 straight, bit for bit."""
+    cfg = default_config("Pendulum-v1", "ppo", dtype="float64", **SMALL)
     trainer = make_trainer(cfg)
     chunk = jax.jit(trainer.chunk(3))
     start = trainer.init(jax.random.PRNGKey(0))
     mid, m1 = chunk(start, 3)
-    assert np.all(np.isnan(np.asarray(m1.beta))) and np.all(np.asarray(m1.cg_residual != 0))
+    assert np.all(np.isnan(np.asarray(m1.beta))) and np.all(np.isnan(np.asarray(m1.cg_residual)))
     assert np.all(np.asarray(m1.kl) > 0) and np.all(np.asarray(m1.expected_improvement) > 0)
     assert np.all(np.asarray(m1.accepted))
     end, m2 = chunk(mid, 3)
@@ -166,18 +170,6 @@ def test_ppo_step_fills_its_info_and_resumes_from_a_checkpoint(tmp_path):
     for a, b in zip(jax.tree.leaves((end, m2)), jax.tree.leaves((end2, m2b))):
         np.testing.assert_array_equal(a, b)
     assert int(end.algo_state.opt[1][0].count) == 6 * cfg.ppo_epochs * cfg.ppo_minibatches
-
-
-@pytest.mark.parametrize("algo", ["acktr", "ppo"])
-def test_same_seed_twice_gives_identical_steps(algo):
-    """Gaussian policies (Pendulum): the same seed twice, the same numbers bit for bit."""
-    cfg = default_config("Pendulum-v1", algo, **SMALL)
-    trainer = make_trainer(cfg)
-    chunk = jax.jit(trainer.chunk(3))
-    runs = [chunk(trainer.init(jax.random.PRNGKey(3)), 3) for _ in range(2)]
-    for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1])):
-        np.testing.assert_array_equal(a, b)
-    assert np.all(np.asarray(runs[0][1].accepted))
 
 
 @pytest.mark.parametrize("algo", ["acktr", "ppo"])
