@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 from .distributions import CATEGORICAL
 from .errors import NPGInputError
@@ -47,28 +48,25 @@ class KFACFactors(NamedTuple):
 
 
 def _forward(policy, theta, obs):
-    """The head parameters as a function of per-layer pre-activation offsets, and the
-    layers' inputs with a column of ones."""
+    """``offsets -> (head parameters, layer inputs)``: the MLP with an offset added to each
+    layer's pre-activation (its pullback gives the per-state scores d), the inputs with a
+    column of ones; and the zero offsets."""
     params = policy.unravel(theta)
     layers = params["layers"]
-    inputs, x = [], obs
-    for i, layer in enumerate(layers):
-        inputs.append(jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], -1))
-        z = x @ layer["w"] + layer["b"]
-        x = jnp.tanh(z) if i < len(layers) - 1 else z
-    zs_shapes = [(obs.shape[0], layer["w"].shape[1]) for layer in layers]
+    ones = jnp.ones(obs.shape[:-1] + (1,), obs.dtype)
 
     def head_params(offsets):
-        h = obs
+        h, inputs = obs, []
         for i, (layer, e) in enumerate(zip(layers, offsets)):
+            inputs.append(jnp.concatenate([h, ones], -1))
             z = h @ layer["w"] + layer["b"] + e
             h = jnp.tanh(z) if i < len(layers) - 1 else z
         if policy.head is CATEGORICAL:
-            return h
-        return (h, jnp.broadcast_to(params["log_std"], h.shape))
+            return h, inputs
+        return (h, jnp.broadcast_to(params["log_std"], h.shape)), inputs
 
-    zeros = [jnp.zeros(s, obs.dtype) for s in zs_shapes]
-    return head_params, zeros, inputs
+    zeros = [jnp.zeros((obs.shape[0], layer["w"].shape[1]), obs.dtype) for layer in layers]
+    return head_params, zeros
 
 
 def kfac_factors(policy, theta, obs, actions=None) -> KFACFactors:
@@ -77,8 +75,8 @@ def kfac_factors(policy, theta, obs, actions=None) -> KFACFactors:
     ``actions`` [N] or [N, d]: one sampled action per state (the Monte-Carlo estimate of G);
     ``None``: G's expectation over actions exactly, by the head's quadrature.
     """
-    head_params, zeros, inputs = _forward(policy, theta, obs)
-    out, pullback = jax.vjp(head_params, zeros)
+    head_params, zeros = _forward(policy, theta, obs)
+    out, pullback, inputs = jax.vjp(head_params, zeros, has_aux=True)
     out = jax.lax.stop_gradient(out)
     n = obs.shape[0]
 
@@ -155,8 +153,6 @@ def _layer_blocks(policy, v):
 
 def _flatten(policy, blocks, log_std, like):
     """Inverse of ``_layer_blocks``: the flat vector in ``policy``'s layout."""
-    from jax.flatten_util import ravel_pytree
-
     params = {"layers": [{"w": b[:-1], "b": b[-1]} for b in blocks]}
     if log_std is not None:
         params["log_std"] = log_std

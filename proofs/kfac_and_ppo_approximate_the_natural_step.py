@@ -224,7 +224,8 @@ def _cost_model(d: Derivation) -> None:
     d.say(
         f"**The cost model, measured** (this run, `python -m proofs C11`): a tanh MLP "
         f"{COST_OBS} -> width -> width -> {COST_ACTIONS} logits, {COST_STATES} states, "
-        "float32, one CPU process, each step jitted and compiled first, median of 9 calls taken round-robin (1 call for dense). "
+        "float32, one CPU process, each step jitted and compiled first, median of 9 calls "
+        "taken round-robin (1 call for dense). "
         "Dense: the Jacobian route $F = J^\\top F_{out} J / N$ and a direct solve. "
         "Times vary from run to run and with the machine's load; the multiples of one "
         "gradient are the comparable figures."
@@ -284,8 +285,9 @@ def _benchmark(d: Derivation) -> None:
               "`python -m proofs C11` to include its results here.")
         return
     res = json.loads(BENCH_JSON.read_text())
+    load = res["load_avg_at_start"][0]
     d.say(f"**Directions compared with the exact natural step**: the latest results of "
-          f"`{res['command']}`, started {res['date']} (load average {res['load_avg_at_start'][0]:.1f} "
+          f"`{res['command']}`, started {res['date']} (load average {load:.1f} "
           "at its start), read from `report/bench_approximations.json`; not re-measured by "
           "this proof. Every step but PPO's is sized to the same delta by its own metric; "
           "vanilla is sized by the exact F; time is for computing the step, as a multiple "

@@ -2,7 +2,8 @@
 
 An entry is an ``Algo``: ``make_step(config, policy) -> step`` and ``init(config, theta)
 -> algo_state`` (the step's own state carried in ``TrainState.algo_state``, checkpointed
-with it: PPO's Adam state; npg, trpo and acktr have none). A step is a pure function, called inside jit:
+with it: PPO's Adam state; npg, trpo and acktr have none). A step is a pure function,
+called inside jit:
 
     step(theta, algo_state, batch: PolicyBatch) -> (theta', algo_state', PolicyStepInfo)
 
