@@ -15,7 +15,8 @@ export PYTHONUNBUFFERED := 1
 help:
 	@echo "make run    verify every claim, write report/derivations.md"
 	@echo "make test   the test suite (twins, laws, end-to-end)"
-	@echo "make bench  benchmarks (FVP/CG cost; classic-control training speed and returns)"
+	@echo "make bench  benchmarks (FVP/CG cost; classic-control training speed and returns;"
+	@echo "            K-FAC, PPO and truncated CG against the exact natural step)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -47,6 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/fvp.py
 	$(PY) benchmarks/invariance.py
 	$(PY) benchmarks/classic_control.py
+	$(PY) benchmarks/approximations.py
 
 clean:
 	rm -rf report runs .pytest_cache .hypothesis

@@ -173,9 +173,12 @@ def test_init_mlps_shapes():
     [
         ("delta", 0.0), ("delta", -1.0), ("delta", float("nan")), ("damping", -0.1),
         ("seeds", 0), ("total_steps", 10), ("num_envs", 0), ("gamma", 1.5),
-        ("gae_lambda", -0.1), ("algo", "ppo"), ("env", "Nope-v0"), ("fvp_route", "x"),
+        ("gae_lambda", -0.1), ("algo", "sac"), ("env", "Nope-v0"), ("fvp_route", "x"),
         ("line_search_shrink", 1.0), ("value_minibatches", 3), ("hidden", ()),
         ("dtype", "float16"), ("cg_iters", 0), ("reward_scale", 0.0),
+        ("ppo_clip", 0.0), ("ppo_clip", 1.0), ("ppo_lr", 0.0), ("ppo_epochs", 0),
+        ("ppo_minibatches", 3), ("ppo_max_grad_norm", -1.0), ("ppo_entropy_coef", -0.1),
+        ("kfac_fisher", "empirical"),
     ],
 )
 def test_config_rejects_bad_values(field, value):
@@ -224,7 +227,7 @@ def _nan_at(update_index):
     return hook
 
 
-@pytest.mark.parametrize("algo", ["npg", "trpo"])
+@pytest.mark.parametrize("algo", ["npg", "trpo", "acktr", "ppo"])
 def test_nan_in_advantages_is_rejected_and_counted(algo):
     """A NaN in the advantages of update 2 (0-based): that step is rejected, theta is
     kept exactly, the rejection is counted; the updates around it are accepted."""
@@ -248,6 +251,8 @@ def test_nan_in_advantages_is_rejected_and_counted(algo):
     # the value function is not poisoned either (its targets do not depend on the hook,
     # but its fit is guarded the same way)
     assert np.all(np.isfinite(np.asarray(state.value_params)))
+    # nor the step's own state (ppo: Adam's moments)
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state.algo_state))
 
 
 def test_trpo_accepts_only_improving_steps_inside_the_trust_region():
