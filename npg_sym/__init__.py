@@ -13,7 +13,7 @@ from .bandit import (
     surrogate,
     surrogate_taylor,
 )
-from .errors import ExpectationNotClosed, NPGInputError
+from .errors import NotClosedError, NPGInputError
 from .expectation import gaussian_integral
 from .budget import OutOfTime, time_limit
 from .routes import (
@@ -63,7 +63,7 @@ __all__ = [
     "expectation",
     "exact_expectation",
     "ExpectationResult",
-    "ExpectationNotClosed",
+    "NotClosedError",
     "normalization",
     "record_expectations",
     "fallback_budget",

@@ -53,17 +53,26 @@ def timer_available() -> bool:
 
 @contextmanager
 def time_limit(seconds: float | None, what: str):
-    """Raise ``OutOfTime`` in the body after ``seconds`` (main thread; nested limits keep
-    the outer, earlier deadline)."""
+    """Raise ``OutOfTime`` in the body after ``seconds`` (main thread only).
+
+    A timer already running (an outer ``time_limit``, pytest-timeout's alarm) is kept: when
+    it is due first, no new timer is set and it governs; otherwise it is re-armed, less the
+    time spent here, when the body ends.
+    """
     if seconds is None or not timer_available() or getattr(_active, "deadline", None):
+        yield
+        return
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < outer_left <= seconds:
         yield
         return
 
     def _expire(signum, frame):
         raise OutOfTime(f"{what} did not finish within {seconds:g} s")
 
+    start = time.monotonic()
     previous = signal.signal(signal.SIGALRM, _expire)
-    _active.deadline = time.monotonic() + seconds
+    _active.deadline = start + seconds
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
@@ -71,6 +80,8 @@ def time_limit(seconds: float | None, what: str):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         _active.deadline = None
+        if outer_left > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3))
 
 
 # The child imports SymPy only: results and conditions cross as srepr strings.

@@ -1,17 +1,18 @@
 """Errors raised for bad input: one plain sentence naming the value and what is allowed."""
 
-__all__ = ["NPGInputError", "ExpectationNotClosed"]
+__all__ = ["NPGInputError", "NotClosedError"]
 
 
 class NPGInputError(ValueError):
     """Bad input to an npg_sym function (unknown family, delta <= 0, a non-symmetric F, ...)."""
 
 
-class ExpectationNotClosed(ArithmeticError):
-    """No exact route closed an expectation: never an unevaluated Integral or Sum instead.
+class NotClosedError(ArithmeticError):
+    """No exact route closed a quantity: never an unevaluated Integral, Sum or nan instead.
 
-    ``quantity`` names what was being derived (``E[f]`` over a support), ``tried`` holds
-    one ``(route, why it did not close)`` pair per route, in the order they were tried.
+    ``quantity`` names what was being derived (``E[f]`` over a support, a Hessian at
+    theta' = theta), ``tried`` holds one ``(route, why it did not close)`` pair per route,
+    in the order they were tried.
     """
 
     def __init__(self, quantity: str, tried: tuple[tuple[str, str], ...]):

@@ -140,7 +140,7 @@ def expectation(family: Family, f: sp.Expr, params: Sequence[sp.Expr] | None = N
     A finite sum, a Gaussian integral over R, Gamma/Bessel/Beta/power integrals on a
     half-line or an interval, power series over counts; SymPy's general integrate and
     summation last, under a time budget. ``params`` evaluates the expectation under pi at
-    other parameter values (default theta). Raises ``ExpectationNotClosed`` when no route
+    other parameter values (default theta). Raises ``NotClosedError`` when no route
     closes (never returns an unevaluated integral).
     """
     return exact_expectation(family, f, params).value

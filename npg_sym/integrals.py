@@ -33,6 +33,7 @@ __all__ = [
     "parse_term",
     "split_log_density",
     "provably_positive",
+    "expand_special",
     "gamma_integral",
     "bessel_k_integral",
     "besselk_half_integer",
@@ -179,14 +180,57 @@ def _require_plain(form: TermForm, v: sp.Symbol, allow_complement: bool = False)
         raise RouteDoesNotApply("a factor in (1 - v) has no place on this support")
 
 
+def _shift(argument: sp.Expr) -> tuple[int, sp.Expr]:
+    """(n, a) with argument = a + n, n an integer (0 when there is none to take out)."""
+    n, rest = sp.expand(argument).as_coeff_Add()
+    if n.is_Integer and rest != 0 and abs(n) <= 20:
+        return int(n), rest
+    return 0, argument
+
+
+def _gamma_shifted(e: sp.gamma) -> sp.Expr:
+    n, a = _shift(e.args[0])
+    if n >= 0:
+        return sp.gamma(a) * sp.Mul(*(a + j for j in range(n)))
+    return sp.gamma(a) / sp.Mul(*(a + j for j in range(n, 0)))
+
+
+def _polygamma_shifted(e: sp.polygamma) -> sp.Expr:
+    m, (n, a) = e.args[0], _shift(e.args[1])
+    if not (m.is_Integer and m >= 0):
+        return e
+    c = (-1) ** m * sp.factorial(m)
+    if n >= 0:
+        return sp.polygamma(m, a) + c * sp.Add(*(1 / (a + j) ** (m + 1) for j in range(n)))
+    return sp.polygamma(m, a) - c * sp.Add(*(1 / (a + j) ** (m + 1) for j in range(n, 0)))
+
+
+def expand_special(expr: sp.Expr) -> sp.Expr:
+    """Integer shifts out of gamma and polygamma, so that equal values meet in one form:
+    polygamma(0, 2 (k+1)/k) = polygamma(0, 2/k) + k/2 + k/(k+2), gamma(1 + 1/k) = gamma(1/k)/k.
+    Only additive integer shifts: no multiplication theorems, so the form is stable.
+
+    Examples
+    ========
+    >>> import sympy as sp
+    >>> k = sp.Symbol("k", positive=True)
+    >>> expand_special(sp.polygamma(0, k + 1) - sp.polygamma(0, k))
+    1/k
+    >>> expand_special(sp.gamma(1 + 2 / k))
+    2*gamma(2/k)/k
+    """
+    expr = expr.replace(lambda e: isinstance(e, sp.gamma), _gamma_shifted)
+    return expr.replace(lambda e: isinstance(e, sp.polygamma), _polygamma_shifted)
+
+
 def _derivatives(value: sp.Expr, pairs) -> sp.Expr:
     """d^m/dS^m ... of ``value`` at S = s, for (S, s, m) in ``pairs``."""
     for S, _, m in pairs:
         if m:
             value = sp.diff(value, S, m)
-    # expand_func: gamma(k + 1) -> k gamma(k), polygamma(0, k + 1) -> polygamma(0, k) + 1/k,
-    # so that results from different routes meet in one form.
-    return sp.expand_func(value.xreplace({S: s for S, s, _ in pairs}))
+    # gamma(k + 1) -> k gamma(k), polygamma(0, k + 1) -> polygamma(0, k) + 1/k: results
+    # from different routes meet in one form.
+    return expand_special(value.xreplace({S: s for S, s, _ in pairs}))
 
 
 def gamma_integral(form: TermForm, v: sp.Symbol) -> sp.Expr:

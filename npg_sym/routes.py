@@ -1,7 +1,7 @@
 """Exact expectations E_{x ~ pi_theta}[f(x)] over any supported outcome space, by routes.
 
 The cheapest route that closes wins; a route that does not apply says why, and when none
-closes ``ExpectationNotClosed`` names the quantity and every route tried with its reason.
+closes ``NotClosedError`` names the quantity and every route tried with its reason.
 An unevaluated ``Integral`` or ``Sum`` is never returned.
 
     support                  routes, in order (after the constant route)
@@ -30,7 +30,7 @@ from typing import Sequence
 import sympy as sp
 
 from .budget import SubprocessFailed, sympy_in_subprocess
-from .errors import ExpectationNotClosed
+from .errors import NotClosedError
 from .expectation import gaussian_integral
 from .integrals import (
     RouteDoesNotApply,
@@ -147,7 +147,10 @@ def _termwise(f: sp.Expr, log_density: sp.Expr, v: sp.Symbol, routes) -> tuple[s
     return total, tuple(dict.fromkeys(used))
 
 
-def _fallback(op: str, integrand: sp.Expr, x: sp.Symbol, lo, hi) -> tuple[sp.Expr, tuple]:
+def _fallback(op: str, f: sp.Expr, log_density: sp.Expr, x: sp.Symbol, lo, hi):
+    """SymPy's general route on f exp(L), f put over one denominator and factored (measured:
+    integrate closes Cauchy and Student-t Fisher entries about twice as fast that way)."""
+    integrand = sp.factor(sp.together(f)) * sp.exp(log_density)
     budget = _BUDGET.get() or FallbackBudget()
     seconds = budget.per_call
     if budget.total is not None:
@@ -189,7 +192,7 @@ def _half_line(family, f, L):
     y = sp.Dummy("y", real=True)
     yield "log change onto gaussian", lambda: _gaussian(
         ((f_u * sp.exp(L_u)).subs(u, sp.exp(y)) * sp.exp(y)), y)
-    yield "sympy.integrate", lambda: _fallback("integrate", f * sp.exp(L), x, lo, hi)
+    yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, lo, hi)
 
 
 def _interval(family, f, L):
@@ -203,7 +206,7 @@ def _interval(family, f, L):
         w = sp.Dummy("w", positive=True)
         yield "power integral", lambda: _termwise(f.subs(x, w), L.subs(x, w), w, [
             ("power integral", lambda form: power_integral(form, w, lo, hi))])
-    yield "sympy.integrate", lambda: _fallback("integrate", f * sp.exp(L), x, lo, hi)
+    yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, lo, hi)
 
 
 def _counts(family, f, L):
@@ -217,7 +220,7 @@ def _counts(family, f, L):
             raise RouteDoesNotApply(str(why)) from None
 
     yield "power series", series
-    yield "sympy.summation", lambda: _fallback("summation", f_n * sp.exp(L_n), n, 0, sp.oo)
+    yield "sympy.summation", lambda: _fallback("summation", f_n, L_n, n, 0, sp.oo)
 
 
 def _strategies(family, f: sp.Expr, L: sp.Expr):
@@ -226,7 +229,7 @@ def _strategies(family, f: sp.Expr, L: sp.Expr):
     if kind == "real_line":
         x = family.outcome
         yield "gaussian integral", lambda: _gaussian(f * sp.exp(L), x)
-        yield "sympy.integrate", lambda: _fallback("integrate", f * sp.exp(L), x, -sp.oo, sp.oo)
+        yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, -sp.oo, sp.oo)
     elif kind == "half_line":
         yield from _half_line(family, f, L)
     elif kind == "interval":
@@ -250,7 +253,7 @@ def _close(family, f: sp.Expr, L: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
             continue
         return value, used
     where = family.support_set
-    raise ExpectationNotClosed(f"E[{_short(f)}] over {where}", tuple(tried))
+    raise NotClosedError(f"E[{_short(f)}] over {where}", tuple(tried))
 
 
 def _log_density(family, params) -> sp.Expr:
@@ -282,10 +285,16 @@ def normalization(family, params: Sequence[sp.Expr] | None = None) -> Expectatio
     start = time.perf_counter()
     params = None if params is None else tuple(sp.sympify(p) for p in params)
     if family.support_kind == "finite":
-        value = exact_expectation(family, sp.Integer(1), params).value
-        return ExpectationResult(value, ("finite sum",), time.perf_counter() - start)
+        return exact_expectation(family, sp.Integer(1), params)
     value, used = _normalization(family, params)
-    return ExpectationResult(value, used, time.perf_counter() - start)
+    return _recorded(ExpectationResult(value, used, time.perf_counter() - start))
+
+
+def _recorded(result: ExpectationResult) -> ExpectationResult:
+    records = _RECORDS.get()
+    if records is not None:
+        records.append(result)
+    return result
 
 
 def _finite_sum(family, f: sp.Expr, log_prob: sp.Expr) -> sp.Expr:
@@ -306,7 +315,7 @@ def exact_expectation(family, f, params: Sequence[sp.Expr] | None = None) -> Exp
     ===========
     Terms of f free of x take the constant route (c Z, Z the normalization); the rest go
     through the routes of ``ROUTES[family.support_kind]`` until one closes. Raises
-    ``ExpectationNotClosed`` (naming every route tried and why) when none does.
+    ``NotClosedError`` (naming every route tried and why) when none does.
 
     Examples
     ========
@@ -317,6 +326,8 @@ def exact_expectation(family, f, params: Sequence[sp.Expr] | None = None) -> Exp
     >>> r = exact_expectation(poisson, (x - sp.exp(t))**2)
     >>> sp.simplify(r.value), r.routes
     (exp(t), ('power series', 'constant'))
+    >>> exact_expectation(poisson, sp.exp(t)).routes  # free of x: E[c] = c Z, no sum
+    ('constant',)
     """
     start = time.perf_counter()
     f = sp.sympify(f)
@@ -331,11 +342,7 @@ def exact_expectation(family, f, params: Sequence[sp.Expr] | None = None) -> Exp
         if varying != 0:
             value, used = _close(family, varying, prepare_log_density(log_prob))
         if constant != 0:
-            z, z_routes = _normalization(family, params)
+            z, _ = _normalization(family, params)  # Z's own routes show in its own row
             value += constant * z
-            used = used + ("constant",) + tuple(r for r in z_routes if r not in used)
-    result = ExpectationResult(value, tuple(dict.fromkeys(used)), time.perf_counter() - start)
-    records = _RECORDS.get()
-    if records is not None:
-        records.append(result)
-    return result
+            used = used + ("constant",)
+    return _recorded(ExpectationResult(value, tuple(dict.fromkeys(used)), time.perf_counter() - start))
