@@ -55,8 +55,6 @@ def classify_support(support) -> str:
                 f"the support {support} has symbolic ends; the support must not depend on the "
                 "parameters (the score would not have mean 0), so its ends must be numbers"
             )
-        if support.measure.is_zero:
-            raise NPGInputError(f"the support {support} is empty or a single point")
         return "half_line" if sp.oo in (abs(ends[0]), abs(ends[1])) else "interval"
     raise NPGInputError(f"unsupported support {support!r}; allowed: {_ALLOWED_SUPPORTS}")
 

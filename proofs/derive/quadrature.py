@@ -47,17 +47,22 @@ def _kept(u: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u[keep], w[keep]
 
 
-def real_line_nodes(h: float) -> tuple[np.ndarray, np.ndarray]:
-    """(x, w) for int_{-oo}^{oo}: x = sinh(pi/2 sinh t)."""
+def real_line_nodes(h: float, center: float = 0.0, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(x, w) for int_{-oo}^{oo}: x = center + scale sinh(pi/2 sinh t).
+
+    The twin centres the rule on the density's mean and scales it by its spread (from a
+    first, coarse pass): a narrow density far from 0 is otherwise crossed by few nodes.
+    """
     t = _grid(h)
     inner = 0.5 * np.pi * np.sinh(t)
-    return _kept(np.sinh(inner), h * 0.5 * np.pi * np.cosh(t) * np.cosh(inner))
+    x = center + scale * np.sinh(inner)
+    return _kept(x, h * scale * 0.5 * np.pi * np.cosh(t) * np.cosh(inner))
 
 
-def half_line_nodes(h: float) -> tuple[np.ndarray, np.ndarray]:
-    """(u, w) for int_0^oo du: u = exp(pi/2 sinh t)."""
+def half_line_nodes(h: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(u, w) for int_0^oo du: u = scale exp(pi/2 sinh t)."""
     t = _grid(h)
-    u = np.exp(0.5 * np.pi * np.sinh(t))
+    u = scale * np.exp(0.5 * np.pi * np.sinh(t))
     return _kept(u, h * 0.5 * np.pi * np.cosh(t) * u)
 
 

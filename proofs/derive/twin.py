@@ -132,7 +132,7 @@ def _regions(family) -> list[_Region]:
 
 
 def _moments_fn(log_density):
-    """jit((theta, other, v, w) -> (Z, F, KL, nodes dropped for non-finite values)).
+    """jit((theta, other, v, w) -> (Z, F, KL, dropped nodes, sum w pi v, sum w pi v^2)).
 
     Nodes where log pi < -700 add nothing (exp underflows). Nodes with a nan or infinite
     log pi, score or log pi' are dropped and counted: if they held mass, the comparison of
@@ -150,8 +150,10 @@ def _moments_fn(log_density):
         p = jnp.where(live & finite, jnp.exp(jnp.where(live, lp, 0.0)), 0.0) * w
         s = jnp.where((live & finite)[:, None], s, 0.0)
         log_ratio = jnp.where(live & finite, lp - lq, 0.0)
+        v_live = jnp.where(live & finite, v, 0.0)
         return (jnp.sum(p), jnp.einsum("n,ni,nj->ij", p, s, s), jnp.sum(p * log_ratio),
-                jnp.sum(~(live & finite) & ~(lp <= -700.0)))
+                jnp.sum(~(live & finite) & ~(lp <= -700.0)), jnp.sum(p * v_live),
+                jnp.sum(p * v_live**2))
 
     return moments
 
@@ -172,22 +174,41 @@ def _count_nodes(region: _Region, theta) -> tuple[np.ndarray, np.ndarray]:
         n *= 2
 
 
+def _placement(region: _Region, fn, theta, other) -> dict:
+    """Centre and scale of a real-line or half-line rule, from a coarse first pass."""
+    if region.rule is quadrature.real_line_nodes:
+        v, w = region.rule(STEPS[0])
+        z, _, _, _, m1, m2 = fn(theta, other, jnp.asarray(v), jnp.asarray(w))
+        z, m1, m2 = float(z), float(m1), float(m2)
+        mean, var = m1 / z, m2 / z - (m1 / z) ** 2
+        ok = all(math.isfinite(a) for a in (mean, var)) and z > 0 and var > 0
+        return {"center": mean, "scale": math.sqrt(var)} if ok else {}
+    if region.rule is quadrature.half_line_nodes:
+        v, w = region.rule(STEPS[0])
+        z, _, _, _, m1, _ = fn(theta, other, jnp.asarray(v), jnp.asarray(w))
+        z, m1 = float(z), float(m1)
+        ok = z > 0 and math.isfinite(m1 / z) and m1 > 0
+        return {"scale": m1 / z} if ok else {}
+    return {}
+
+
 def numeric_moments(family, theta, other, regions=None, moment_fns=None):
     """(Z, F, KL(theta || other), estimated relative quadrature error, dropped nodes)."""
     regions = regions or _regions(family)
     moment_fns = moment_fns or [_moments_fn(r.log_density) for r in regions]
     theta, other = jnp.asarray(theta), jnp.asarray(other)
+    placements = [_placement(r, fn, theta, other) for r, fn in zip(regions, moment_fns)]
 
     def total(h):
         z, F, kl, dropped = 0.0, 0.0, 0.0, 0
-        for region, fn in zip(regions, moment_fns):
+        for region, fn, placed in zip(regions, moment_fns, placements):
             if region.nodes:
                 v, w = np.asarray(region.nodes), np.ones(len(region.nodes))
             elif region.rule is None:
                 v, w = _count_nodes(region, theta)
             else:
-                v, w = region.rule(h)
-            zi, Fi, kli, di = fn(theta, other, jnp.asarray(v), jnp.asarray(w))
+                v, w = region.rule(h, **placed)
+            zi, Fi, kli, di, _, _ = fn(theta, other, jnp.asarray(v), jnp.asarray(w))
             z, F, kl, dropped = z + zi, F + Fi, kl + kli, dropped + int(di)
         return float(z), np.asarray(F), float(kl), dropped
 
