@@ -44,9 +44,6 @@ class SubprocessFailed(Exception):
     """The child computing ``integrate``/``summation`` gave no closed form; says why."""
 
 
-_active = threading.local()
-
-
 def timer_available() -> bool:
     return hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
 
@@ -55,11 +52,11 @@ def timer_available() -> bool:
 def time_limit(seconds: float | None, what: str):
     """Raise ``OutOfTime`` in the body after ``seconds`` (main thread only).
 
-    A timer already running (an outer ``time_limit``, pytest-timeout's alarm) is kept: when
-    it is due first, no new timer is set and it governs; otherwise it is re-armed, less the
-    time spent here, when the body ends.
+    Limits nest: a timer already running (an outer ``time_limit``, pytest-timeout's alarm)
+    that is due first governs alone; one due later is suspended and re-armed, less the time
+    spent here, with its own handler, when the body ends.
     """
-    if seconds is None or not timer_available() or getattr(_active, "deadline", None):
+    if seconds is None or not timer_available():
         yield
         return
     outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
@@ -72,14 +69,12 @@ def time_limit(seconds: float | None, what: str):
 
     start = time.monotonic()
     previous = signal.signal(signal.SIGALRM, _expire)
-    _active.deadline = start + seconds
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        _active.deadline = None
         if outer_left > 0:
             signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3))
 

@@ -34,6 +34,7 @@ __all__ = [
     "split_log_density",
     "provably_positive",
     "expand_special",
+    "exp_of_sum",
     "gamma_integral",
     "bessel_k_integral",
     "besselk_half_integer",
@@ -106,6 +107,13 @@ def _exp_of(t: sp.Expr) -> sp.Expr:
     if isinstance(dep, sp.log):
         return dep.args[0] ** c
     return sp.exp(t)
+
+
+def exp_of_sum(expr: sp.Expr) -> sp.Expr:
+    """exp(expr) as a product, each c log(g) term as g^c: exp(r log(1 - e^-s)) becomes
+    (1 - e^-s)^r, which cancels against a (1 - e^-s)^(-r) from elsewhere."""
+    expr = sp.expand(sp.expand_log(expr, force=False))
+    return sp.Mul(*(_exp_of(t) for t in sp.Add.make_args(expr)))
 
 
 def split_log_density(log_density: sp.Expr, v: sp.Symbol) -> TermForm:

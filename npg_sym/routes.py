@@ -6,11 +6,13 @@ An unevaluated ``Integral`` or ``Sum`` is never returned.
 
     support                  routes, in order (after the constant route)
     finite tuple             finite sum
-    real line                gaussian integral, sympy.integrate
+    real line                gaussian integral, log change onto gamma (x = +-log y),
+                             sympy.integrate
     half-line (a, oo)        gamma / bessel-k integral, power integral (a >= 0),
                              log change onto gaussian (x - a = e^y), sympy.integrate
     interval (a, b)          beta integral, power integral (a >= 0), sympy.integrate
-    counts 0, 1, 2, ...      power series, sympy.summation
+    counts 0, 1, 2, ...      power series, points + power series (a Piecewise that
+                             singles out a few counts), sympy.summation
 
 The constant route: terms of f free of x need no integral, E[c] = c Z with Z = E[1] the
 normalization (itself derived once per family and parameter point, by the routes above).
@@ -57,11 +59,11 @@ __all__ = [
 
 ROUTES = {
     "finite": ("finite sum",),
-    "real_line": ("gaussian integral", "sympy.integrate"),
+    "real_line": ("gaussian integral", "log change onto gamma", "sympy.integrate"),
     "half_line": ("gamma integral", "bessel-k integral", "power integral",
                   "log change onto gaussian", "sympy.integrate"),
     "interval": ("beta integral", "power integral", "sympy.integrate"),
-    "counts": ("power series", "sympy.summation"),
+    "counts": ("power series", "points + power series", "sympy.summation"),
 }
 
 
@@ -169,9 +171,9 @@ def _fallback(op: str, f: sp.Expr, log_density: sp.Expr, x: sp.Symbol, lo, hi):
     return value, (f"sympy.{op}",)
 
 
-def _gaussian(integrand: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, tuple]:
+def _gaussian(integrand: sp.Expr, x: sp.Symbol, route: str = "gaussian integral") -> tuple[sp.Expr, tuple]:
     try:
-        return gaussian_integral(integrand, x), ("gaussian integral",)
+        return gaussian_integral(integrand, x), (route,)
     except (NotImplementedError, ValueError) as why:
         raise RouteDoesNotApply(str(why)) from None
 
@@ -191,7 +193,7 @@ def _half_line(family, f, L):
             ("power integral", lambda form: power_integral(form, w, lo, hi))])
     y = sp.Dummy("y", real=True)
     yield "log change onto gaussian", lambda: _gaussian(
-        ((f_u * sp.exp(L_u)).subs(u, sp.exp(y)) * sp.exp(y)), y)
+        ((f_u * sp.exp(L_u)).subs(u, sp.exp(y)) * sp.exp(y)), y, "log change onto gaussian")
     yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, lo, hi)
 
 
@@ -209,18 +211,68 @@ def _interval(family, f, L):
     yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, lo, hi)
 
 
+def _point_conditions(expr: sp.Expr, n: sp.Symbol):
+    """The counts k singled out by Piecewise conditions Eq(n, k) (or Or of them), and the
+    expression with each Piecewise replaced by its last, unconditional branch; None when a
+    condition is anything else (n < 3, ...)."""
+    points = set()
+    for pw in expr.atoms(sp.Piecewise):
+        *branches, (_, last) = pw.args
+        if last != True:  # noqa: E712 - a SymPy boolean
+            return None
+        for _, cond in branches:
+            for eq in sp.Or.make_args(cond):
+                if not (isinstance(eq, sp.Eq) and n in eq.free_symbols):
+                    return None
+                points |= set(sp.solve(eq.lhs - eq.rhs, n))
+    if not all(k.is_Integer and k >= 0 for k in points):
+        return None
+    generic = expr.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[-1][0])
+    return sorted(points), generic
+
+
+def _series(f_n: sp.Expr, L_n: sp.Expr, n: sp.Symbol):
+    try:
+        return sp.Add(*(power_series_sum(t, L_n, n) for t in _terms(f_n))), ("power series",)
+    except (sp.PolynomialError, sp.PolificationFailed) as why:
+        raise RouteDoesNotApply(str(why)) from None
+
+
+def _series_with_points(f_n: sp.Expr, L_n: sp.Expr, n: sp.Symbol):
+    """A Piecewise that singles out a few counts (a zero-inflated law): the points' own
+    terms, plus the series of the unconditional branch less its terms at those points."""
+    split_f, split_L = _point_conditions(f_n, n), _point_conditions(L_n, n)
+    if split_f is None or split_L is None or not (split_f[0] or split_L[0]):
+        raise RouteDoesNotApply("no Piecewise that singles out counts Eq(n, k)")
+    points = sorted(set(split_f[0]) | set(split_L[0]))
+    (_, f_generic), (_, L_generic) = split_f, split_L
+    value, _ = _series(f_generic, L_generic, n)
+    for k in points:
+        value += (f_n * sp.exp(L_n)).subs(n, k) - (f_generic * sp.exp(L_generic)).subs(n, k)
+    return value, ("points + power series",)
+
+
 def _counts(family, f, L):
     n = sp.Dummy("n", integer=True, nonnegative=True)
     f_n, L_n = f.subs(family.outcome, n), L.subs(family.outcome, n)
-
-    def series():
-        try:
-            return sp.Add(*(power_series_sum(t, L_n, n) for t in _terms(f_n))), ("power series",)
-        except (sp.PolynomialError, sp.PolificationFailed) as why:
-            raise RouteDoesNotApply(str(why)) from None
-
-    yield "power series", series
+    yield "power series", lambda: _series(f_n, L_n, n)
+    if f_n.has(sp.Piecewise) or L_n.has(sp.Piecewise):
+        yield "points + power series", lambda: _series_with_points(f_n, L_n, n)
     yield "sympy.summation", lambda: _fallback("summation", f_n, L_n, n, 0, sp.oo)
+
+
+def _log_changes(family, f, L):
+    """x = log(y) and x = -log(y), y > 0: the real line onto the half-line, for the Gamma
+    route (Gumbel: exp(-x - e^-x) dx = y e^-y dy / y)."""
+    x = family.outcome
+    y = sp.Dummy("y", positive=True)
+    for sign in (1, -1):
+        at = sign * sp.log(y)
+        f_y, L_y = f.subs(x, at), L.subs(x, at) - sp.log(y)  # dx = dy / y
+        yield f"log change onto gamma (x = {'' if sign > 0 else '-'}log y)", (
+            lambda f_y=f_y, L_y=L_y: _termwise(f_y, L_y, y, [
+                ("log change onto gamma", lambda form: gamma_integral(form, y)),
+            ]))
 
 
 def _strategies(family, f: sp.Expr, L: sp.Expr):
@@ -229,6 +281,7 @@ def _strategies(family, f: sp.Expr, L: sp.Expr):
     if kind == "real_line":
         x = family.outcome
         yield "gaussian integral", lambda: _gaussian(f * sp.exp(L), x)
+        yield from _log_changes(family, f, L)
         yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, -sp.oo, sp.oo)
     elif kind == "half_line":
         yield from _half_line(family, f, L)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .integrals import RouteDoesNotApply, provably_positive
+from .integrals import RouteDoesNotApply, exp_of_sum, provably_positive
 
 __all__ = ["power_series_sum", "split_polynomial"]
 
@@ -74,6 +74,8 @@ def power_series_sum(term: sp.Expr, log_density: sp.Expr, x: sp.Symbol) -> sp.Ex
     >>> sp.simplify(power_series_sum(x**2, poisson, x))
     lam*(lam + 1)
     """
+    if term == 0:
+        return sp.Integer(0)
     k, rest = split_polynomial(term, x)
     step = sp.expand(sp.expand_log(log_density.subs(x, x + 1) - log_density, force=False))
     rho = sp.powsimp(rest.subs(x, x + 1) / rest * sp.exp(step))
@@ -84,5 +86,5 @@ def power_series_sum(term: sp.Expr, log_density: sp.Expr, x: sp.Symbol) -> sp.Ex
         raise RouteDoesNotApply(f"the series converges only for |{z}| < 1, not shown from the assumptions")
     for _ in range(k):
         G = Z * sp.diff(G, Z)
-    first = rest.subs(x, 0) * sp.exp(log_density.subs(x, 0))
+    first = rest.subs(x, 0) * exp_of_sum(log_density.subs(x, 0))
     return first * G.subs(Z, z)

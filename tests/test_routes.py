@@ -220,3 +220,29 @@ def test_fisher_from_kl_takes_the_limit_where_the_kl_is_0_over_0():
     assert npg_sym.limits.value_at((sp.exp(a) - sp.exp(b)) / (a - b), {b: a}, "slope") == sp.exp(a)
     with pytest.raises(NotClosedError, match="limit"):
         npg_sym.limits.value_at(sp.sin(1 / (a - b)) * 0 + 1 / (a - b), {b: a}, "pole")
+
+
+def test_log_change_onto_gamma_closes_the_gumbel_moments():
+    """x = -log(y) maps exp(-(x - mu) - e^-(x - mu)) dx onto a Gamma integral in y."""
+    mu, x = sp.Symbol("mu", real=True), sp.Symbol("x", real=True)
+    fam = Family("gumbel", (mu,), x, -(x - mu) - sp.exp(-(x - mu)), None, "")
+    with npg_sym.record_expectations() as records:
+        mean = npg_sym.expectation(fam, x)
+        var = npg_sym.expectation(fam, (x - mean) ** 2)
+    assert sp.simplify(mean - (mu + sp.EulerGamma)) == 0
+    assert sp.simplify(var - sp.pi**2 / 6) == 0
+    assert "log change onto gamma" in records[0].routes
+
+
+def test_points_plus_power_series_closes_a_zero_inflated_poisson():
+    z, t = sp.symbols("z t", real=True)
+    n = sp.Symbol("n", integer=True, nonnegative=True)
+    p0 = 1 / (1 + sp.exp(-z))
+    poisson = n * t - sp.exp(t) - sp.loggamma(n + 1)
+    fam = Family("zip", (z, t), n, sp.Piecewise(
+        (sp.log(p0 + (1 - p0) * sp.exp(-sp.exp(t))), sp.Eq(n, 0)), (sp.log(1 - p0) + poisson, True)),
+        sp.Naturals0, "")
+    assert npg_sym.normalization(fam).value == 1
+    result = npg_sym.exact_expectation(fam, n)
+    assert result.routes == ("points + power series",)
+    assert sp.simplify(result.value - (1 - p0) * sp.exp(t)) == 0

@@ -38,8 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="write the report here (default: beside FILE.py)")
     p.add_argument("--draws", type=int, default=20, metavar="N",
                    help="Hypothesis-drawn parameter points for the numeric twin (default 20)")
-    p.add_argument("--check-seconds", type=float, default=300.0, metavar="S",
-                   help="time budget of each exact check (default 300)")
+    p.add_argument("--check-seconds", type=float, default=120.0, metavar="S",
+                   help="time budget of each exact check (default 120)")
     p.add_argument("--fallback-seconds", type=float, default=20.0, metavar="S",
                    help="budget of each call to SymPy's general integrate/summation (default 20)")
     p.add_argument("--fallback-total", type=float, default=120.0, metavar="S",
@@ -64,7 +64,7 @@ def _twin_check(loaded: LoadedFamily, result, draws: int):
     return Check("numeric twin", twin.ok, time.perf_counter() - start, twin.detail), twin
 
 
-def run_derivation(loaded: LoadedFamily, draws: int = 20, check_seconds: float = 300.0,
+def run_derivation(loaded: LoadedFamily, draws: int = 20, check_seconds: float = 120.0,
                    fallback=(20.0, 120.0), on_row=None):
     """(result, twin, derivation): every exact check, then the numeric twin."""
     import npg_sym
