@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/fvp.py
 	$(PY) benchmarks/invariance.py
 	$(PY) benchmarks/classic_control.py
+	$(PY) benchmarks/derive.py
 
 clean:
 	rm -rf report runs .pytest_cache .hypothesis

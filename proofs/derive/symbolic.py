@@ -144,19 +144,22 @@ def exactly_zero(expr) -> bool:
     return is_zero(expr) or is_zero(shifted)
 
 
+def _not_zero(name: str, where: str, entry) -> CheckFailed:
+    shown = "is not 0" if numerically_nonzero(sp.sympify(entry)) else "is not shown to be 0"
+    return CheckFailed(f"{name}: {where} {npg_sym.tidy(entry)}, which {shown}")
+
+
 def require_equal(name: str, lhs, rhs=0) -> None:
     """``CheckFailed`` unless lhs - rhs is exactly 0 (entrywise for matrices)."""
     if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
         diff = sp.Matrix(lhs) - sp.Matrix(rhs)
         for index, entry in enumerate(diff):
             if not exactly_zero(entry):
-                raise CheckFailed(
-                    f"{name}: entry {divmod(index, diff.cols)} of the difference is "
-                    f"{npg_sym.tidy(entry)}, not shown to be 0"
-                )
+                raise _not_zero(name, f"entry {divmod(index, diff.cols)} of the difference is", entry)
         return
-    if not exactly_zero(sp.sympify(lhs) - sp.sympify(rhs)):
-        raise CheckFailed(f"{name}: the difference is {npg_sym.tidy(lhs - rhs)}, not shown to be 0")
+    difference = sp.sympify(lhs) - sp.sympify(rhs)
+    if not exactly_zero(difference):
+        raise _not_zero(name, "the difference is", difference)
 
 
 def _routes_of(records) -> tuple[str, ...]:
@@ -187,7 +190,7 @@ def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
 
 def _needs(value, what: str):
     if value is None:
-        raise CheckFailed(f"needs {what}, which did not close")
+        raise CheckFailed(f"needs {what}, whose row did not pass")
     return value
 
 
@@ -196,7 +199,7 @@ def _normalized(r: SymbolicDerivation, d: Derivation) -> str:
     r.normalization = z
     d.show(r"Z = \int \pi_\theta", z)
     if not exactly_zero(z - 1):
-        raise CheckFailed(f"normalized: the density sums or integrates to {z}, not 1")
+        raise CheckFailed(f"the density sums or integrates to {z}, not 1")
     return "Z = 1"
 
 
