@@ -44,6 +44,12 @@ FAULTS = [
      "return pu + p * jnp.sum(pu, axis=-1, keepdims=True)"),
     ("sign in the Gaussian KL (log-std term)", "npg_num/distributions.py",
      "sq - sp + 0.5 * var_ratio", "sp - sq + 0.5 * var_ratio"),
+    ("Gamma route without its 1/|q| (npg-derive)", "npg_sym/integrals.py",
+     "closed = sp.gamma(S / q) / (abs(q) * b ** (S / q))", "closed = sp.gamma(S / q) / b ** (S / q)"),
+    ("a term dropped from the half-integer Bessel K (npg-derive)", "npg_sym/integrals.py",
+     "for j in range(n + 1)", "for j in range(n)"),
+    ("z d/dz taken as d/dz in the power series (npg-derive)", "npg_sym/series.py",
+     "G = Z * sp.diff(G, Z)", "G = sp.diff(G, Z)"),
 ]
 
 
