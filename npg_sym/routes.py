@@ -187,7 +187,7 @@ def _half_line(family, f, L):
         ("gamma integral", lambda form: gamma_integral(form, u)),
         ("bessel-k integral", lambda form: bessel_k_integral(form, u)),
     ])
-    if hi is sp.oo and _nonnegative(lo):
+    if hi is sp.oo and provably_positive(lo):  # int_0^oo of a pure power diverges
         w = sp.Dummy("w", positive=True)
         yield "power integral", lambda: _termwise(f.subs(x, w), L.subs(x, w), w, [
             ("power integral", lambda form: power_integral(form, w, lo, hi))])
