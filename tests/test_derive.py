@@ -230,3 +230,28 @@ def test_split_rule_integrates_a_kink_to_full_accuracy(a, b):
         density = np.exp(-np.abs(x - a) / b) / (2 * b)
     assert np.isclose(np.sum(w * density), 1.0, rtol=1e-12)
     assert np.isclose(np.sum(w * density * np.abs(x - a)), b, rtol=1e-12)
+
+
+def test_file_colon_name_picks_another_variable(tmp_path):
+    body = family_file() + 'OTHER = npg_sym.Family("g", (lam,), x, sp.log(2 * lam) - 2 * lam * x, sp.Interval(0, sp.oo), "")\n'
+    target = write(tmp_path, body)
+    code, summary = derive(tmp_path, f"{target}:OTHER")
+    assert code == 0 and summary["family"] == "g" and summary["variable"] == "OTHER"
+    assert sp.simplify(fisher_of(summary)[0] - 1 / parsed(summary, "lam") ** 2) == 0
+    assert (tmp_path / "out" / "family.OTHER.report.md").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--draws", "0"], "--draws must be >= 1"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    ([], "the following arguments are required"),
+])
+def test_bad_options_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    target = [str(write(tmp_path, family_file()))] if argv else []
+    try:
+        code = main([*target, *argv])
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err
