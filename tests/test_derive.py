@@ -179,6 +179,7 @@ def test_a_family_that_does_not_close_fails_with_the_routes_tried(tmp_path, caps
     first = summary["checks"][0]
     assert first["name"] == "normalized" and not first["ok"]
     assert "did not close" in first["detail"] and "beta integral" in first["detail"]
+    assert "numerically |Z - 1| <= " in first["detail"] and "not shown exactly" in first["detail"]
     assert summary["fisher"] is None and summary["numeric"]["max_rel_error"] is None
     assert "needs F" in {c["name"]: c for c in summary["checks"]}["numeric twin"]["detail"]
 

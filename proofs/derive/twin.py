@@ -28,7 +28,7 @@ from . import quadrature
 
 jax.config.update("jax_enable_x64", True)
 
-__all__ = ["TwinResult", "numeric_twin", "jax_log_density", "TOLERANCE"]
+__all__ = ["TwinResult", "numeric_twin", "numeric_normalization", "jax_log_density", "TOLERANCE"]
 
 TOLERANCE = 1e-8
 """The twin agrees when every relative error is at most this."""
@@ -338,6 +338,17 @@ def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int =
 
     _draw_points(ranges, draws, check)
     return _verdict(errors, kl_errors, z_errors, quad, dropped, points, crashes)
+
+
+def numeric_normalization(family, ranges, draws: int = 20) -> tuple[float, int]:
+    """(max |Z - 1|, points): Z = sum w pi by the twin's rules at Hypothesis-drawn
+    parameters, for a density whose exact normalization did not close (not a proof)."""
+    regions = _regions(family)
+    fns = [_moments_fn(r.log_density) for r in regions]
+    gaps = []
+    _draw_points(ranges, draws, lambda theta, _: gaps.append(
+        abs(numeric_moments(family, theta, theta, regions, fns)[0] - 1.0)))
+    return max(gaps), len(gaps)
 
 
 def _verdict(errors, kl_errors, z_errors, quad, dropped, points, crashes=()) -> TwinResult:
