@@ -10,13 +10,16 @@ EXTRAS := $(VENV)/.installed-extras-stamp
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false $(XLA_FLAGS)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test proofs bench venv clean help
+.PHONY: run test proofs bench bench-mujoco venv clean help
 
 help:
 	@echo "make run    verify every claim, write report/derivations.md"
 	@echo "make test   the test suite (twins, laws, end-to-end)"
 	@echo "make bench  benchmarks (FVP/CG cost; classic-control training speed and returns;"
-	@echo "            K-FAC, PPO and truncated CG against the exact natural step)"
+	@echo "            K-FAC, PPO and truncated CG against the exact natural step;"
+	@echo "            npg-derive on the example families)"
+	@echo "make bench-mujoco  MuJoCo locomotion: returns at 1M steps, speed against raw"
+	@echo "            stepping and sb3-contrib TRPO (about an hour and a half)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -49,6 +52,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/invariance.py
 	$(PY) benchmarks/classic_control.py
 	$(PY) benchmarks/approximations.py
+	$(PY) benchmarks/derive.py
+
+# MuJoCo locomotion (about an hour and a half on 2 cores): returns at 1M steps beside the
+# published ones and sb3-contrib TRPO (when '.[bench]' is installed), then the speed of the
+# host backends; resumable (results under report/locomotion/)
+bench-mujoco: $(EXTRAS)
+	$(PY) benchmarks/locomotion.py --envs Hopper-v5,HalfCheetah-v5 --seeds 3 --sb3
+	$(PY) benchmarks/locomotion.py --envs Walker2d-v5,Swimmer-v5,Ant-v5 --seeds 3
+	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,HalfCheetah-v5 --seeds 3
 
 clean:
 	rm -rf report runs .pytest_cache .hypothesis

@@ -13,10 +13,28 @@ from .bandit import (
     surrogate,
     surrogate_taylor,
 )
-from .errors import NPGInputError
+from .errors import NotClosedError, NPGInputError
 from .expectation import gaussian_integral
+from .budget import OutOfTime, time_limit
+from .routes import (
+    ROUTES,
+    ExpectationResult,
+    exact_expectation,
+    fallback_budget,
+    normalization,
+    record_expectations,
+)
 from .simplification import adjugate, det, exp_to_rational, is_zero, tidy, tidy_matrix
-from .families import FAMILIES, Family, categorical_softmax, expectation, get_family, primed
+from .families import (
+    FAMILIES,
+    SUPPORT_KINDS,
+    Family,
+    categorical_softmax,
+    classify_support,
+    expectation,
+    get_family,
+    primed,
+)
 from .fisher import fisher, fisher_from_hessian, fisher_from_kl, score
 from .kl import direction_symbols, kl, kl_taylor, taylor_terms
 from .trust_region import TrustRegionSolution, natural_step, null_space, solve_trust_region
@@ -43,6 +61,17 @@ __all__ = [
     "Family",
     "get_family",
     "expectation",
+    "exact_expectation",
+    "ExpectationResult",
+    "NotClosedError",
+    "normalization",
+    "record_expectations",
+    "fallback_budget",
+    "ROUTES",
+    "SUPPORT_KINDS",
+    "classify_support",
+    "time_limit",
+    "OutOfTime",
     "primed",
     "categorical_softmax",
     "gaussian_integral",

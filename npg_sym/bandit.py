@@ -6,8 +6,9 @@
     g                     = E_{x ~ pi_theta}[grad log pi_theta(x) A_theta(x)]   (= grad eta)
 
 The rewards are symbols: r_k per outcome for finite families, and the polynomial
-r0 + r1 x + r2 x^2 over the real line, so every identity holds for all reward functions
-of that form.
+r0 + r1 x + r2 x^2 on every other support (the real line, half-lines, intervals, counts),
+so every identity holds for all reward functions of that form. A family whose second
+moment is infinite needs its own reward: ``Bandit(family, reward, coefficients)``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Bandit:
 @cache
 def _bandit(fam: Family) -> Bandit:
     x = fam.outcome
-    if fam.discrete:
+    if fam.finite:
         r = sp.symbols(f"r0:{len(fam.support)}", real=True)
         pieces = [(r[i], sp.Eq(x, k)) for i, k in enumerate(fam.support[:-1])]
         reward = sp.Piecewise(*pieces, (r[-1], True))

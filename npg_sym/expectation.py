@@ -104,3 +104,4 @@ def gaussian_integral(integrand: sp.Expr, x: sp.Symbol) -> sp.Expr:
         )
         total += sp.exp(c - b**2 / (4 * a)) * sp.sqrt(sp.pi / (-a)) * moment
     return total
+

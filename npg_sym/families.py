@@ -14,9 +14,49 @@ from typing import Mapping, Sequence
 import sympy as sp
 
 from .errors import NPGInputError
-from .expectation import gaussian_integral
+from .routes import exact_expectation
 
-__all__ = ["Family", "FAMILIES", "get_family", "expectation", "primed", "categorical_softmax"]
+__all__ = [
+    "Family",
+    "FAMILIES",
+    "SUPPORT_KINDS",
+    "classify_support",
+    "get_family",
+    "expectation",
+    "primed",
+    "categorical_softmax",
+]
+
+SUPPORT_KINDS = ("finite", "real_line", "half_line", "interval", "counts")
+"""What ``Family.support`` may be: a tuple of outcomes, None or sympy.Reals, a half-line or a
+bounded ``sympy.Interval`` with numeric ends, or ``sympy.Naturals0`` (counts)."""
+
+_ALLOWED_SUPPORTS = (
+    "a tuple of outcomes, None or sympy.Reals (the real line), a sympy.Interval with "
+    "numeric ends (e.g. sympy.Interval(0, sympy.oo) or sympy.Interval(0, 1)), or "
+    "sympy.Naturals0 (counts)"
+)
+
+
+def classify_support(support) -> str:
+    """The kind of a support (one of ``SUPPORT_KINDS``), or ``NPGInputError`` for others."""
+    if support is None or support == sp.Reals:
+        return "real_line"
+    if isinstance(support, tuple):
+        if not support or not all(sp.sympify(k).is_number for k in support):
+            raise NPGInputError(f"a finite support must be a non-empty tuple of numbers, got {support!r}")
+        return "finite"
+    if support == sp.Naturals0:
+        return "counts"
+    if isinstance(support, sp.Interval):
+        ends = (support.inf, support.sup)
+        if not all(e.is_number for e in ends):
+            raise NPGInputError(
+                f"the support {support} has symbolic ends; the support must not depend on the "
+                "parameters (the score would not have mean 0), so its ends must be numbers"
+            )
+        return "half_line" if sp.oo in (abs(ends[0]), abs(ends[1])) else "interval"
+    raise NPGInputError(f"unsupported support {support!r}; allowed: {_ALLOWED_SUPPORTS}")
 
 
 @dataclass(frozen=True)
@@ -30,7 +70,9 @@ class Family:
         standard deviation, ``negative=True`` for eta2), so that simplification is sound.
     outcome : the outcome symbol ``x``.
     log_prob : log pi_theta(x), an expression in ``params`` and ``outcome``.
-    support : the finite outcomes, or ``None`` for the real line.
+    support : a tuple of outcomes (finite); ``None`` or ``sympy.Reals`` (the real line); a
+        ``sympy.Interval`` with numeric ends (a half-line such as ``Interval(0, oo)``, or
+        bounded such as ``Interval(0, 1)``); ``sympy.Naturals0`` (counts 0, 1, 2, ...).
     description : one line for reports.
     """
 
@@ -38,16 +80,38 @@ class Family:
     params: tuple[sp.Symbol, ...]
     outcome: sp.Symbol
     log_prob: sp.Expr
-    support: tuple[int, ...] | None
+    support: tuple[int, ...] | sp.Set | None
     description: str
+
+    def __post_init__(self):
+        classify_support(self.support)  # unsupported supports fail here, with the allowed ones
 
     @property
     def dim(self) -> int:
         return len(self.params)
 
     @property
+    def support_kind(self) -> str:
+        """One of ``SUPPORT_KINDS``: finite, real_line, half_line, interval, counts."""
+        return classify_support(self.support)
+
+    @property
+    def support_set(self) -> sp.Set:
+        """The support as a SymPy set (``FiniteSet``, ``Reals``, ``Interval``, ``Naturals0``)."""
+        kind = self.support_kind
+        if kind == "finite":
+            return sp.FiniteSet(*self.support)
+        return sp.Reals if kind == "real_line" else self.support
+
+    @property
+    def finite(self) -> bool:
+        """True for a finite tuple of outcomes."""
+        return self.support_kind == "finite"
+
+    @property
     def discrete(self) -> bool:
-        return self.support is not None
+        """True for finite outcomes and for counts (sums, not integrals)."""
+        return self.support_kind in ("finite", "counts")
 
     def log_prob_at(self, values: Sequence[sp.Expr]) -> sp.Expr:
         """log pi_values(x): the log-probability with theta replaced by ``values``."""
@@ -69,15 +133,15 @@ def primed(family: Family, suffix: str = "'") -> tuple[sp.Symbol, ...]:
 
 
 def expectation(family: Family, f: sp.Expr, params: Sequence[sp.Expr] | None = None) -> sp.Expr:
-    """E_{x ~ pi_theta}[f(x)], exactly: a finite sum, or a Gaussian integral over R.
+    """E_{x ~ pi_theta}[f(x)], exactly, by the cheapest route that closes (``npg_sym.routes``).
 
-    ``params`` evaluates the expectation under pi at other parameter values (default theta).
+    A finite sum, a Gaussian integral over R, Gamma/Bessel/Beta/power integrals on a
+    half-line or an interval, power series over counts; SymPy's general integrate and
+    summation last, under a time budget. ``params`` evaluates the expectation under pi at
+    other parameter values (default theta). Raises ``NotClosedError`` when no route
+    closes (never returns an unevaluated integral).
     """
-    log_prob = family.log_prob if params is None else family.log_prob_at(params)
-    x = family.outcome
-    if family.discrete:
-        return sp.Add(*(f.subs(x, k) * sp.exp(log_prob.subs(x, k)) for k in family.support))
-    return gaussian_integral(f * sp.exp(log_prob), x)
+    return exact_expectation(family, f, params).value
 
 
 def categorical_softmax(k: int, name: str | None = None, outcome: sp.Symbol | None = None) -> Family:

@@ -17,6 +17,7 @@ from .simplification import tidy
 
 from .families import Family, expectation, get_family, primed
 from .kl import kl
+from .limits import value_at
 
 __all__ = ["score", "fisher", "fisher_from_kl", "fisher_from_hessian"]
 
@@ -57,7 +58,8 @@ def _fisher_from_kl(fam: Family) -> sp.Matrix:
     divergence = kl(fam, other)
     at_theta = dict(zip(other, fam.params))
     hess = sp.hessian(divergence, other)
-    return hess.xreplace(at_theta).applyfunc(tidy)
+    # value_at: the limit where a closed-form KL is 0/0 at theta' = theta (never nan).
+    return hess.applyfunc(lambda h: tidy(value_at(h, at_theta, "Hess KL at theta' = theta")))
 
 
 def fisher_from_kl(family: str | Family) -> sp.Matrix:

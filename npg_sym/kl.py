@@ -16,6 +16,7 @@ from .simplification import tidy
 
 from .errors import NPGInputError
 from .families import Family, expectation, get_family
+from .limits import value_at
 
 __all__ = ["kl", "kl_taylor", "direction_symbols", "taylor_terms"]
 
@@ -62,7 +63,7 @@ def taylor_terms(f, order: int) -> tuple[sp.Expr, ...]:
     expr = f(eps)
     terms = []
     for k in range(order + 1):
-        terms.append(tidy(expr.subs(eps, 0) / sp.factorial(k)))
+        terms.append(tidy(value_at(expr, {eps: 0}, f"Taylor term {k}") / sp.factorial(k)))
         expr = sp.diff(expr, eps)
     return tuple(terms)
 

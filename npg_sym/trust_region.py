@@ -78,8 +78,13 @@ def null_space(F: sp.Matrix) -> tuple[sp.Matrix, ...]:
     return tuple(v.applyfunc(tidy) for v in F.nullspace(simplify=True))
 
 
-def solve_trust_region(F, g, delta) -> TrustRegionSolution:
-    """Derive argmax g^T d s.t. 1/2 d^T F d <= delta with SymPy; every stage is returned."""
+def solve_trust_region(F, g, delta, *, simplify=tidy) -> TrustRegionSolution:
+    """Derive argmax g^T d s.t. 1/2 d^T F d <= delta with SymPy; every stage is returned.
+
+    ``simplify`` puts each stage in its final form (default ``tidy``); a caller whose F and
+    g are rational functions of plain symbols may pass a cheaper exact one, such as
+    ``lambda e: sympy.cancel(sympy.together(e))`` (npg-derive does, for polygamma Fishers).
+    """
     F, g, delta = _check_inputs(F, g, delta)
     n = F.rows
     d = sp.Matrix(sp.symbols(f"d1:{n + 1}", real=True))
@@ -98,32 +103,32 @@ def solve_trust_region(F, g, delta) -> TrustRegionSolution:
             f"region; null(F) is spanned by {[list(v) for v in nulls]}"
         )
     (solution,) = solutions
-    stationary_step = sp.Matrix(solution).applyfunc(tidy)
+    stationary_step = sp.Matrix(solution).applyfunc(simplify)
     if stationary_step.free_symbols & set(d):
         raise NPGInputError("stationarity does not determine the step uniquely on range(F)")
 
     # d(lam) = u / lam with u = F^+ g free of lam.
-    direction = (lam * stationary_step).applyfunc(tidy)
-    quad = tidy((g.T * direction)[0])
+    direction = (lam * stationary_step).applyfunc(simplify)
+    quad = simplify((g.T * direction)[0])
     if quad.is_nonpositive:
         raise NPGInputError(f"g^T F^+ g = {quad} is not positive: there is no ascent direction")
     curvature = (direction.T * F * direction)[0] - quad
-    if not is_zero(curvature):
+    if simplify(curvature) != 0 and not is_zero(curvature):
         raise NPGInputError(f"u^T F u - g^T u = {curvature} is not 0 for u = F^+ g")
     # Complementary slackness with lam > 0: the constraint is active. At d = u / lam it
     # reads c Q / lam^2 - delta = 0 with c = u^T F u / (2 Q) = 1/2. Q = g^T F^+ g stands
     # as a positive symbol while solving, so that the positive root is the only one.
     active = constraint.xreplace(dict(zip(d, direction / lam)))
-    c = tidy((active + delta) * lam**2 / quad)
+    c = simplify((active + delta) * lam**2 / quad)
     if c.free_symbols:
         raise NPGInputError(f"the active constraint is not of the form c Q / lam^2: c = {c}")
     q = sp.Symbol("Q", positive=True)
     roots = sp.solve(c * q / lam**2 - delta, lam)
     if len(roots) != 1:
         raise NPGInputError(f"expected one positive multiplier, found {roots}")
-    multiplier = tidy(roots[0].subs(q, quad))
-    step = stationary_step.subs(lam, multiplier).applyfunc(tidy)
-    beta = tidy(1 / multiplier)
+    multiplier = simplify(roots[0].subs(q, quad))
+    step = stationary_step.subs(lam, multiplier).applyfunc(simplify)
+    beta = simplify(1 / multiplier)
     return TrustRegionSolution(
         lagrangian, lam, stationary_step, quad, multiplier, step, beta, nulls
     )

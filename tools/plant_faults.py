@@ -25,11 +25,12 @@ FAULTS = [
     ("beta uses delta, not 2 delta (numeric)", "npg_num/natural_step.py",
      "jnp.sqrt(2.0 * delta / safe_q)", "jnp.sqrt(delta / safe_q)"),
     ("beta uses delta, not 2 delta (symbolic)", "npg_sym/trust_region.py",
-     "beta = tidy(1 / multiplier)", "beta = tidy(1 / (sp.sqrt(2) * multiplier))"),
+     "beta = simplify(1 / multiplier)", "beta = simplify(1 / (sp.sqrt(2) * multiplier))"),
     ("1/2 of the quadratic constraint dropped (symbolic Lagrangian)", "npg_sym/trust_region.py",
      "constraint = (d.T * F * d)[0] / 2 - delta", "constraint = (d.T * F * d)[0] - delta"),
     ("1/k! of the Taylor terms dropped (quadratic term doubled)", "npg_sym/kl.py",
-     "terms.append(tidy(expr.subs(eps, 0) / sp.factorial(k)))", "terms.append(tidy(expr.subs(eps, 0)))"),
+     'terms.append(tidy(value_at(expr, {eps: 0}, f"Taylor term {k}") / sp.factorial(k)))',
+     'terms.append(tidy(value_at(expr, {eps: 0}, f"Taylor term {k}")))'),
     ("transposed Jacobian in the GN route (J F_out J, not J^T F_out J)", "npg_num/fvp.py",
      "(back,) = vjp_fn(jax.tree.map(lambda a: a * inv_n, w))",
      "back = jax.flatten_util.ravel_pytree(jvp_fn(jax.flatten_util.ravel_pytree("
@@ -43,6 +44,12 @@ FAULTS = [
      "return pu + p * jnp.sum(pu, axis=-1, keepdims=True)"),
     ("sign in the Gaussian KL (log-std term)", "npg_num/distributions.py",
      "sq - sp + 0.5 * var_ratio", "sp - sq + 0.5 * var_ratio"),
+    ("Gamma route without its 1/|q| (npg-derive)", "npg_sym/integrals.py",
+     "closed = sp.gamma(S / q) / (abs(q) * b ** (S / q))", "closed = sp.gamma(S / q) / b ** (S / q)"),
+    ("a term dropped from the half-integer Bessel K (npg-derive)", "npg_sym/integrals.py",
+     "for j in range(n + 1)", "for j in range(n)"),
+    ("z d/dz taken as d/dz in the power series (npg-derive)", "npg_sym/series.py",
+     "G = Z * sp.diff(G, Z)", "G = sp.diff(G, Z)"),
 ]
 
 

@@ -1,0 +1,359 @@
+"""The exact derivation for a user's family: the checks C3, C5 and C6 give the registry.
+
+Each check is one row: a name, PASS or FAIL, the seconds it took and a detail (the routes
+that closed, or what failed). A quantity that no route closes fails its row with the
+routes tried; rows that need it fail with "needs ...". An identity passes only when it
+simplifies to exactly 0 ("could not simplify" is a failure), and every row runs under a
+time budget, so that a derivation never hangs.
+
+    normalized                    E[1] = 1
+    score has mean 0              E[s] = 0,  s = grad_theta log pi
+    F = E[s s^T]                  the Fisher by its definition
+    F = -E[Hess log pi]           closes, and equals the first route that closed
+    KL closed form                KL(theta || theta') = E[log pi_theta - log pi_theta']
+    F = Hess KL                   Hess_theta' KL at theta' = theta, equal to F
+    KL Taylor T0 = 0, T1 = 0      KL(theta || theta + eps d) = sum_k T_k eps^k
+    KL Taylor T2 = d^T F d / 2
+    policy gradient g = grad E[r] g = E[s (r - E[r])] equals the gradient of E[r]
+    natural step (KKT)            d* = beta F^+ g, beta = sqrt(2 delta / g^T F^+ g)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+import npg_sym
+from npg_sym import NotClosedError, OutOfTime, is_zero, time_limit
+from npg_sym.integrals import expand_special
+
+from .._core import Derivation, latex
+
+__all__ = ["CHECKS", "Check", "CheckFailed", "SymbolicDerivation", "derive_exactly", "exactly_zero"]
+
+
+class CheckFailed(Exception):
+    """A check's condition is false or was not shown (the message says which)."""
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class SymbolicDerivation:
+    """What the exact derivation found; ``None`` where a quantity did not close."""
+
+    family: npg_sym.Family
+    bandit: npg_sym.Bandit
+    delta: sp.Symbol
+    checks: list[Check] = field(default_factory=list)
+    routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    normalization: sp.Expr | None = None
+    fisher: sp.Matrix | None = None
+    fisher_route: str | None = None
+    fisher_routes: dict[str, sp.Matrix] = field(default_factory=dict)
+    kl: sp.Expr | None = None
+    primed: tuple[sp.Symbol, ...] = ()
+    taylor: tuple[sp.Expr, ...] | None = None
+    taylor_failure: str | None = None
+    gradient: sp.Matrix | None = None
+    step: sp.Matrix | None = None
+    beta: sp.Expr | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def generic_symbols(*objs) -> tuple[dict, dict]:
+    """(forward, back): every function value (polygamma(1, k), exp(t), log(b), Abs(...))
+    in ``objs`` <-> an independent Dummy with the value's sign assumptions."""
+    values = set()
+    for obj in objs:
+        values |= sp.sympify(obj).atoms(sp.Function)
+    forward = {
+        v: sp.Dummy("f", positive=True) if v.is_positive else
+        sp.Dummy("f", real=True) if v.is_extended_real else sp.Dummy("f")
+        for v in sorted(values, key=sp.default_sort_key)
+    }
+    return forward, {d: v for v, d in forward.items()}
+
+
+def _generic_zero(expr: sp.Expr) -> bool:
+    """0 as a rational function with every function value replaced by an independent symbol.
+
+    Sound: an identity in independent symbols holds at any values substituted for them.
+    Fast: cancel on a rational function, where simplify on sqrt(...) of polygammas takes
+    minutes. Radicands are cancelled first, so that sqrt(-(a - b)/c) and sqrt((b - a)/c)
+    are one atom. Not complete: identities that need relations between function values
+    fall through to the slower tests.
+    """
+    forward, _ = generic_symbols(expr)
+    expr = expr.xreplace(forward).replace(
+        lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer,
+        lambda a: sp.Pow(sp.cancel(sp.together(a.base)), a.exp),
+    )
+    return sp.cancel(sp.together(expr)) == 0
+
+
+def _sample_value(symbol: sp.Symbol, i: int) -> sp.Expr:
+    base = sp.Rational(7, 10) + sp.Rational(13, 100) * i
+    if symbol.is_integer:
+        return sp.Integer(2 + i) if symbol.is_nonnegative or symbol.is_positive else sp.Integer(-2 - i)
+    if symbol.is_positive or symbol.is_nonnegative:
+        return base
+    return -base if symbol.is_negative or symbol.is_nonpositive else base - 1
+
+
+def numerically_nonzero(expr: sp.Expr) -> bool:
+    """True when ``expr`` is clearly not 0 at one point that satisfies the symbols'
+    assumptions (30 digits): a quick, sound way to see that an identity fails. Never used
+    to decide that something *is* 0."""
+    symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
+    point = {s: _sample_value(s, i) for i, s in enumerate(symbols)}
+    try:
+        at = expr.xreplace(point)
+        value = at.evalf(30)
+        scale = max((abs(t.evalf(30)) for t in sp.Add.make_args(at)), default=0)
+    except Exception:
+        return False
+    if not (value.is_number and value.is_finite and scale.is_finite) or value.has(sp.nan):
+        return False
+    return bool(abs(value) > sp.Float(10) ** -20 * max(scale, 1))
+
+
+def exactly_zero(expr) -> bool:
+    """True only when ``expr`` rewrites to exactly 0: as a rational function in generic
+    symbols for its function values, then by npg_sym.is_zero (tidy, simplify), each also
+    after integer shifts are taken out of Gamma-type functions."""
+    expr = sp.sympify(expr)
+    if expr == 0 or _generic_zero(expr):
+        return True
+    shifted = expand_special(expr)
+    if _generic_zero(shifted):
+        return True
+    if numerically_nonzero(expr):  # clearly not 0: spare the slow tests below
+        return False
+    return is_zero(expr) or is_zero(shifted)
+
+
+def _not_zero(name: str, where: str, entry) -> CheckFailed:
+    shown = "is not 0" if numerically_nonzero(sp.sympify(entry)) else "is not shown to be 0"
+    return CheckFailed(f"{name}: {where} {npg_sym.tidy(entry)}, which {shown}")
+
+
+def require_equal(name: str, lhs, rhs=0) -> None:
+    """``CheckFailed`` unless lhs - rhs is exactly 0 (entrywise for matrices)."""
+    if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
+        diff = sp.Matrix(lhs) - sp.Matrix(rhs)
+        for index, entry in enumerate(diff):
+            if not exactly_zero(entry):
+                raise _not_zero(name, f"entry {divmod(index, diff.cols)} of the difference is", entry)
+        return
+    difference = sp.sympify(lhs) - sp.sympify(rhs)
+    if not exactly_zero(difference):
+        raise _not_zero(name, "the difference is", difference)
+
+
+def _routes_of(records) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r for rec in records for r in rec.routes))
+
+
+def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
+    """Run one check under a time budget and record its row (never raises for a failure)."""
+    start = time.perf_counter()
+    try:
+        with npg_sym.record_expectations() as records, time_limit(seconds, name):
+            detail = body()
+        ok = True
+        routes = _routes_of(records)
+        if routes:
+            result.routes[name] = routes
+            detail = f"{detail} [{', '.join(routes)}]" if detail else f"[{', '.join(routes)}]"
+    except CheckFailed as why:
+        ok, detail = False, str(why)
+    except (NotClosedError, OutOfTime) as why:
+        ok, detail = False, f"did not close: {why}"
+    except npg_sym.NPGInputError as why:
+        ok, detail = False, str(why)
+    except Exception as why:  # a crash is a failure of that row, reported with its type
+        ok, detail = False, f"{type(why).__name__}: {why}"
+    result.checks.append(Check(name, ok, time.perf_counter() - start, detail))
+
+
+def _needs(value, what: str):
+    if value is None:
+        raise CheckFailed(f"needs {what}, whose row did not pass")
+    return value
+
+
+def _normalized(r: SymbolicDerivation, d: Derivation) -> str:
+    z = npg_sym.normalization(r.family).value
+    r.normalization = z
+    d.show(r"Z = \int \pi_\theta", z)
+    if not exactly_zero(z - 1):
+        raise CheckFailed(f"the density sums or integrates to {z}, not 1")
+    return "Z = 1"
+
+
+def _score_mean(r: SymbolicDerivation, d: Derivation) -> str:
+    s = npg_sym.score(r.family)
+    d.show(r"s = \nabla_\theta \log \pi_\theta(x)", s.T)
+    mean = s.applyfunc(lambda si: npg_sym.expectation(r.family, si))
+    require_equal("E[s] = 0", mean, sp.zeros(*s.shape))
+    return "E[s] = 0"
+
+
+_FISHER_ROUTES = {
+    "F = E[s s^T]": (npg_sym.fisher, r"E[s s^\top]"),
+    "F = -E[Hess log pi]": (npg_sym.fisher_from_hessian, r"-E[\nabla^2_\theta \log \pi_\theta]"),
+    "F = Hess KL": (npg_sym.fisher_from_kl,
+                    r"\nabla^2_{\theta'} \mathrm{KL}(\pi_\theta\|\pi_{\theta'})|_{\theta'=\theta}"),
+}
+
+
+def _fisher_route(name: str):
+    def body(r: SymbolicDerivation, d: Derivation) -> str:
+        if name == "F = Hess KL":
+            _needs(r.kl, "KL(theta || theta')")
+        route, label = _FISHER_ROUTES[name]
+        F = route(r.family)
+        r.fisher_routes[name] = F
+        d.show(label, F)
+        if r.fisher is None:
+            r.fisher, r.fisher_route = F, name
+            return "closes (the reference for the other routes)"
+        require_equal(f"{name} agrees with {r.fisher_route}", F, r.fisher)
+        return f"equals {r.fisher_route}"
+
+    return body
+
+
+def _kl_closed(r: SymbolicDerivation, d: Derivation) -> str:
+    r.primed = npg_sym.primed(r.family)
+    r.kl = npg_sym.kl(r.family, r.primed)
+    d.show(r"\mathrm{KL}(\pi_\theta \,\|\, \pi_{\theta'})", r.kl)
+    return "closed form in theta, theta'"
+
+
+def _taylor(order: int):
+    def body(r: SymbolicDerivation, d: Derivation) -> str:
+        _needs(r.kl, "KL(theta || theta')")
+        if r.taylor_failure is not None:  # derived once: the next rows do not try again
+            raise CheckFailed(f"needs the Taylor terms, which did not close: {r.taylor_failure}")
+        if r.taylor is None:
+            try:
+                r.taylor = npg_sym.kl_taylor(r.family, 2)
+            except (NotClosedError, OutOfTime) as why:
+                r.taylor_failure = str(why)
+                raise
+        term = r.taylor[order]
+        if order < 2:
+            require_equal(f"T{order} = 0", term, 0)
+            return f"T{order} = 0"
+        F = _needs(r.fisher, "F")
+        dv = sp.Matrix(npg_sym.direction_symbols(r.family))
+        require_equal("T2 = d^T F d / 2", term, (dv.T * F * dv)[0] / 2)
+        d.show("T_2", term)
+        return "T2 = d^T F d / 2"
+
+    return body
+
+
+def _policy_gradient(r: SymbolicDerivation, d: Derivation) -> str:
+    b = r.bandit
+    g = npg_sym.policy_gradient(b)
+    d.show("r(x)", b.reward)
+    d.show(r"g = E[s\,(r - E[r])]", g.T)
+    eta = npg_sym.expected_reward(b)
+    grad = sp.Matrix([sp.diff(eta, p) for p in r.family.params])
+    require_equal("g = grad E[r]", g, grad)
+    r.gradient = g
+    return "g = E[s A] = grad E[r]"
+
+
+def _rational(expr: sp.Expr) -> sp.Expr:
+    """One exact canonical form for rational functions of plain symbols (and radicals):
+    cancel, then factor; fast where simplify is not."""
+    return sp.factor(sp.cancel(sp.together(expr)))
+
+
+def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
+    """npg_sym.solve_trust_region on F and g with their function values as generic symbols,
+    mapped back after: the KKT solution is rational in F's and g's entries, and SymPy
+    solves it much faster without polygammas inside (the Beta family: 49 s -> seconds).
+    The null space is that of the generic F only when the true F is singular exactly when
+    the generic one is; otherwise the true F is solved directly."""
+    forward, back = generic_symbols(F, g)
+    if not forward:
+        return npg_sym.solve_trust_region(F, g, delta)
+    F_generic = F.xreplace(forward)
+    if exactly_zero(npg_sym.det(F_generic)) != exactly_zero(npg_sym.det(F)):
+        return npg_sym.solve_trust_region(F, g, delta)
+    sol = npg_sym.solve_trust_region(F_generic, g.xreplace(forward), delta, simplify=_rational)
+    return sol._replace(**{
+        name: getattr(sol, name).xreplace(back)
+        for name in ("lagrangian", "stationary_step", "quadratic_form", "multiplier_value", "step", "beta")
+    }, null_basis=tuple(v.xreplace(back) for v in sol.null_basis))
+
+
+def _natural_step(r: SymbolicDerivation, d: Derivation) -> str:
+    F, g = _needs(r.fisher, "F"), _needs(r.gradient, "the policy gradient g")
+    sol = _solve_trust_region(F, g, r.delta)
+    require_equal("constraint active: d*^T F d* / 2 = delta", (sol.step.T * F * sol.step)[0] / 2, r.delta)
+    require_equal("stationarity: F d* = g / lambda*", F * sol.step, g / sol.multiplier_value)
+    require_equal("lambda*^2 = g^T F^+ g / (2 delta)", sol.multiplier_value**2,
+                  sol.quadratic_form / (2 * r.delta))
+    require_equal("beta lambda* = 1", sol.beta * sol.multiplier_value, 1)
+    for v in sol.null_basis:
+        require_equal("F v = 0", F * v, sp.zeros(F.rows, 1))
+        require_equal("v^T d* = 0 (pseudo-inverse step)", (v.T * sol.step)[0], 0)
+    r.step, r.beta = sol.step, sol.beta
+    d.show(r"\beta", sol.beta)
+    d.show(r"d^*", sol.step.T)
+    singular = f"; F singular, step on range(F) ({len(sol.null_basis)} null direction(s))"
+    return "KKT: constraint active, stationarity, beta = sqrt(2 delta / g^T F^+ g)" + (
+        singular if sol.null_basis else "")
+
+
+CHECKS = (
+    ("normalized", _normalized),
+    ("score has mean 0", _score_mean),
+    ("F = E[s s^T]", _fisher_route("F = E[s s^T]")),
+    ("F = -E[Hess log pi]", _fisher_route("F = -E[Hess log pi]")),
+    ("KL closed form", _kl_closed),
+    ("F = Hess KL", _fisher_route("F = Hess KL")),
+    ("KL Taylor T0 = 0", _taylor(0)),
+    ("KL Taylor T1 = 0", _taylor(1)),
+    ("KL Taylor T2 = d^T F d / 2", _taylor(2)),
+    ("policy gradient g = grad E[r]", _policy_gradient),
+    ("natural step (KKT)", _natural_step),
+)
+"""The exact checks, in order: (row name, body(result, derivation) -> detail)."""
+
+
+def derive_exactly(
+    family: npg_sym.Family,
+    bandit: npg_sym.Bandit,
+    d: Derivation,
+    check_seconds: float = 120.0,
+    on_row=None,
+) -> SymbolicDerivation:
+    """Run every exact check on ``family``; rows go to ``on_row(check)`` as they finish."""
+    result = SymbolicDerivation(family, bandit, sp.Symbol("delta", positive=True))
+    d.say(f"**`{family.name}`**: {family.description or 'a user family'}.")
+    d.show(r"\log \pi_\theta(x)", family.log_prob)
+    d.say(f"Support: ${latex(family.support_set)}$; parameters: "
+          + ", ".join(f"${latex(p)}$" for p in family.params) + ".")
+    for name, body in CHECKS:
+        _run(result, name, check_seconds, lambda: body(result, d))
+        if on_row is not None:
+            on_row(result.checks[-1])
+    return result
