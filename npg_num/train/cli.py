@@ -232,17 +232,8 @@ class _Run:
     def __init__(self, config, out: Path, *, quiet: bool):
         import jax
 
-        from .envs import is_host_env
         from .runner import make_runner
 
-        if config.dtype == "float64":
-            jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
-        if is_host_env(config.env):
-            # the host rollout makes one small policy call per step on one device: run it
-            # inline on this thread rather than handing it to XLA's thread pool (measured
-            # under load: a median of 20-30 us per call against 50 us, and no tail of
-            # milliseconds); sharded programs (learn) are dispatched as before
-            jax.config.update("jax_cpu_enable_async_dispatch", False)
         self.jax = jax
         self.config = config
         self.out = out
@@ -443,11 +434,31 @@ def main(argv=None) -> int:
         gc.unfreeze()  # frozen by _Run (a no-op if it never got there)
 
 
-def _train(args, config, out: Path, resuming: bool) -> int:
-    """``main`` after the arguments are checked: train, then write the curve and summary."""
-    cache = compile_cache_dir(args.compile_cache)
+def _configure_jax(config, compile_cache: bool) -> None:
+    """JAX's settings for this run, before its backend starts (the memory check is the
+    first thing to start it): float64 if asked, the compilation cache, and inline
+    dispatch for the host rollout's policy calls."""
+    import jax
+
+    from .envs import is_host_env
+
+    if config.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
+    cache = compile_cache_dir(compile_cache)
     if cache is not None:
         _enable_compile_cache(cache)
+    if is_host_env(config.env):
+        # the host rollout makes one small policy call per step on one device: run it
+        # inline on this thread rather than handing it to XLA's thread pool (measured
+        # under load: a median of 20-30 us per call against 50 us, and no tail of
+        # milliseconds); sharded programs (learn) are dispatched as before. It applies
+        # only if set before the backend starts.
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
+
+
+def _train(args, config, out: Path, resuming: bool) -> int:
+    """``main`` after the arguments are checked: train, then write the curve and summary."""
+    _configure_jax(config, args.compile_cache)
     from .checkpoint import atomic_write_text
     from .envs import PUBLISHED, SOLVED_AT
     from .host_envs import HostEnvError

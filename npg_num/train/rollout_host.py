@@ -75,7 +75,8 @@ def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
     ``Transition`` of numpy arrays [S, T, E, ...], the observations where the next rollout
     starts, and whether every observation and reward was finite. ``episodes`` is updated
     in place. ``timers`` (a dict), if given, accumulates the seconds spent in the policy
-    calls (``"policy"``) and in the simulators (``"simulator"``).
+    calls (``"policy"``) and in the simulators (``"simulator"``), and the number of policy
+    calls (``"policy_calls"``).
     """
     clock = time.perf_counter
     t_policy = t_sim = 0.0
@@ -109,6 +110,7 @@ def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
     if timers is not None:
         timers["policy"] = timers.get("policy", 0.0) + t_policy
         timers["simulator"] = timers.get("simulator", 0.0) + t_sim
+        timers["policy_calls"] = timers.get("policy_calls", 0) + num_steps
     data_ok = bool(np.isfinite(traj.next_obs).all() and np.isfinite(traj.reward).all()
                    and np.isfinite(obs).all())
     return traj, obs, data_ok
