@@ -100,10 +100,11 @@ class TrainConfig:
                                  default=10)
     dtype: str = _doc("float32 or float64 for parameters and computations",
                       default="float32")
-    host_backend: str = _doc("MuJoCo environments only: gymnasium (the reference; a resumed "
-                             "run continues its simulators exactly) or envpool (C++ threads, "
-                             "faster; a resumed run restarts the episodes in flight)",
-                             default="gymnasium")
+    host_backend: str = _doc("MuJoCo environments only: gymnasium-subproc (gymnasium's "
+                             "environments in blocks, one per core, stepped at once), "
+                             "gymnasium (all in this process; the same numbers), or envpool "
+                             "(C++ threads; a resumed run restarts the episodes in flight)",
+                             default="gymnasium-subproc")
 
     def __post_init__(self):
         self.validate()
