@@ -322,7 +322,7 @@ class HostTrainer:
             t1 = clock()
             episodes = HostEpisodes.from_device(state.episodes)
             finished_before = episodes.finished.copy()
-            traj, obs, _ = host_rollout(self.envs, self._act, theta, obs_norm, noise,
+            traj, obs = host_rollout(self.envs, self._act, theta, obs_norm, noise,
                                         np.asarray(state.obs), episodes,
                                         self.config.num_steps, self.dtype, timers)
             t2 = clock()

@@ -71,10 +71,10 @@ def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
     """Step ``envs`` (``seeds * envs_per_seed`` of them) ``num_steps`` times.
 
     ``obs`` [S, E, obs_dim] raw observations where the rollout starts; ``theta``,
-    ``obs_norm``, ``noise`` live on one device. Returns ``(traj, obs, data_ok)``:
-    ``Transition`` of numpy arrays [S, T, E, ...], the observations where the next rollout
-    starts, and whether every observation and reward was finite. ``episodes`` is updated
-    in place. ``timers`` (a dict), if given, accumulates the seconds spent in the policy
+    ``obs_norm``, ``noise`` live on one device. Returns ``(traj, obs)``: ``Transition`` of
+    numpy arrays [S, T, E, ...] and the observations where the next rollout starts (a
+    non-finite value anywhere is for ``learn`` to find). ``episodes`` is updated in
+    place. ``timers`` (a dict), if given, accumulates the seconds spent in the policy
     calls (``"policy"``) and in the simulators (``"simulator"``), and the number of policy
     calls (``"policy_calls"``).
     """
@@ -111,6 +111,4 @@ def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
         timers["policy"] = timers.get("policy", 0.0) + t_policy
         timers["simulator"] = timers.get("simulator", 0.0) + t_sim
         timers["policy_calls"] = timers.get("policy_calls", 0) + num_steps
-    data_ok = bool(np.isfinite(traj.next_obs).all() and np.isfinite(traj.reward).all()
-                   and np.isfinite(obs).all())
-    return traj, obs, data_ok
+    return traj, obs
