@@ -31,8 +31,9 @@ import numpy as np
 
 from ..errors import NPGInputError
 
-__all__ = ["HostEnvError", "HostStep", "HostSnapshot", "GymnasiumEnvs", "SubprocEnvs", "EnvpoolEnvs",
-           "make_host_envs", "HOST_BACKENDS", "MUJOCO_EXTRA"]
+__all__ = ["HostEnvError", "HostStep", "HostSnapshot", "GymnasiumEnvs", "SubprocEnvs",
+           "EnvpoolEnvs", "make_host_envs", "can_snapshot", "snapshot_template",
+           "HOST_BACKENDS", "MUJOCO_EXTRA"]
 
 HOST_BACKENDS = ("gymnasium", "gymnasium-subproc", "envpool")
 MUJOCO_EXTRA = "pip install -e '.[mujoco]'  (gymnasium[mujoco]; envpool for --host-backend envpool)"
@@ -458,6 +459,25 @@ class EnvpoolEnvs:
 
     def close(self) -> None:
         self.env.close()
+
+
+def can_snapshot(backend: str) -> bool:
+    """Whether ``backend``'s simulators can be saved and restored (a resume is exact)."""
+    return backend != "envpool"
+
+
+def snapshot_template(env_id: str, n: int) -> HostSnapshot:
+    """Zero arrays shaped like the snapshot of ``n`` environments of ``env_id`` (for loading
+    a checkpoint), read off one environment in this process."""
+    gym = _require_gymnasium_mujoco(env_id)
+    import mujoco
+
+    env = gym.make(env_id).unwrapped
+    try:
+        k = mujoco.mj_stateSize(env.model, mujoco.mjtState.mjSTATE_INTEGRATION)
+    finally:
+        env.close()
+    return HostSnapshot(np.zeros((n, k)), np.zeros((n, 6), np.uint64), np.zeros(n, np.int64))
 
 
 def make_host_envs(env_id: str, seeds: Sequence[int], backend: str = "gymnasium"):

@@ -253,7 +253,6 @@ class HostTrainer:
     def __init__(self, config: TrainConfig, sharding, *, envs=None,
                  advantage_hook: Optional[Callable] = None):
         from .devices import per_seed, seed_keys
-        from .host_envs import make_host_envs
         from .rollout_host import make_act
 
         cfg = self.config = config
@@ -280,11 +279,22 @@ class HostTrainer:
         self._learn = jax.jit(per_seed(learn, sharding), compiler_options=opts)
         self._act = make_act(cfg, self.policy)
         self._device = jax.devices()[0]
-        seeds = [cfg.seed + i for i in range(cfg.seeds)]
-        # environment i of seed s starts from seed 10_000 * s + i (then its own generator)
-        self.envs = envs if envs is not None else make_host_envs(
-            cfg.env, [10_000 * s + i for s in seeds for i in range(n_envs)], cfg.host_backend)
+        self._envs = envs
         self.timers: dict = {}
+
+    @property
+    def envs(self):
+        """The simulators, started on first use (a template or a compile needs none).
+        Environment i of seed s starts from the seed 10_000 * s + i, then draws from its
+        own generator."""
+        if self._envs is None:
+            from .host_envs import make_host_envs
+
+            cfg = self.config
+            seeds = [10_000 * (cfg.seed + s) + i for s in range(cfg.seeds)
+                     for i in range(cfg.num_envs)]
+            self._envs = make_host_envs(cfg.env, seeds, cfg.host_backend)
+        return self._envs
 
     def _shape(self, flat):
         return flat.reshape((self.config.seeds, self.config.num_envs) + flat.shape[1:])
@@ -363,9 +373,16 @@ class HostTrainer:
     def snapshot(self):
         return self.envs.snapshot()
 
+    def snapshot_template(self):
+        """Arrays shaped like ``snapshot()``, without starting the simulators."""
+        from .host_envs import snapshot_template
+
+        return snapshot_template(self.config.env, self.config.seeds * self.config.num_envs)
+
     def restore(self, snapshot) -> np.ndarray:
         """Put the simulators back to ``snapshot``; returns their observations [S, E, D]."""
         return self._shape(self.envs.restore(snapshot))
 
     def close(self) -> None:
-        self.envs.close()
+        if self._envs is not None:
+            self._envs.close()

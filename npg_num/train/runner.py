@@ -19,6 +19,7 @@ import jax
 from .config import TrainConfig
 from .devices import compiler_options, per_seed, seed_keys, seed_sharding
 from .envs import is_host_env
+from .host_envs import can_snapshot
 
 __all__ = ["DeviceRunner", "HostRunner", "make_runner"]
 
@@ -90,7 +91,8 @@ class HostRunner:
         self.config = config
         self.sharding = seed_sharding(config.seeds)
         self.trainer = HostTrainer(config, self.sharding, envs=envs)
-        self.resumes_exactly = self.trainer.envs.can_snapshot
+        self.resumes_exactly = (envs.can_snapshot if envs is not None
+                                else can_snapshot(config.host_backend))
 
     @property
     def devices(self) -> int:
@@ -118,7 +120,7 @@ class HostRunner:
         state = self.trainer.template()
         if not self.resumes_exactly:
             return state
-        snap = self.trainer.snapshot()
+        snap = self.trainer.snapshot_template()
         return state, jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), snap)
 
     def from_checkpoint(self, tree):
