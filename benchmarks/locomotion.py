@@ -333,6 +333,15 @@ def markdown(results: dict, args) -> str:
             f"{_fmt(rate / sb3['steps_per_s'] if sb3 and rate else None, 2)} | "
             + " | ".join(_fmt(ph.get(k), 1) for k in ("simulator", "policy", "transfer",
                                                        "learn_first", "learn")) + " |")
+    for env_id, r in results.items():
+        ours = r.get("ours", {})
+        timing = ours.get("timing", {})
+        part, whole = timing.get("env_steps_per_seed"), ours.get("env_steps_per_seed")
+        if part and whole and part < whole:
+            lines.append(f"\n{env_id} was resumed: its phase columns (simulator to learn) "
+                         f"time the process that finished it, {part:,.0f} of the "
+                         f"{whole:,.0f} steps per seed; the training seconds and steps/s "
+                         "cover the whole run.")
     return "\n".join(lines) + "\n"
 
 
