@@ -174,6 +174,29 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
+    """A run (and its results) made with another configuration than the one this benchmark
+    would start now (the defaults changed since) is moved aside, not resumed or reported."""
+    from npg_num.train import TrainConfig, default_config
+
+    run = where / "run"
+    if not (run / "config.json").is_file():
+        return
+    try:
+        saved = TrainConfig.from_dict(json.loads((run / "config.json").read_text())).to_dict()
+    except Exception:  # unreadable: npg-train --resume says what is wrong with it
+        return
+    want = default_config(env_id, args.algo, seeds=args.seeds, total_steps=args.steps,
+                          host_backend=args.backend).to_dict()
+    changed = sorted(k for k in want if saved.get(k) != want[k])
+    if changed:
+        aside = where.with_name(f"{where.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        where.rename(aside)
+        where.mkdir()
+        print(f"  the run there was made with other settings ({', '.join(changed)}): "
+              f"moved to {aside}", flush=True)
+
+
 def _finished(run: Path) -> bool:
     """Whether the run in ``run`` has made all of its updates."""
     from npg_num.train import TrainConfig
@@ -378,6 +401,7 @@ def main(argv=None) -> int:
     for env_id in args.envs.split(","):
         where = args.out / tag / env_id
         where.mkdir(parents=True, exist_ok=True)
+        _set_aside_if_stale(env_id, args, where)
         store = where / "results.json"
         r = json.loads(store.read_text()) if store.is_file() else {}
         print(f"# {env_id}", flush=True)
