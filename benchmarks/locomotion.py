@@ -176,7 +176,8 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
 
 def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
     """A run (and its results) made with another configuration than the one this benchmark
-    would start now (the defaults changed since) is moved aside, not resumed or reported."""
+    would start now (the defaults changed since) is moved aside, not resumed or reported;
+    the sb3-contrib baseline, which does not depend on our configuration, is kept."""
     from npg_num.train import TrainConfig, default_config
 
     run = where / "run"
@@ -193,6 +194,11 @@ def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
         aside = where.with_name(f"{where.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
         where.rename(aside)
         where.mkdir()
+        kept = aside / "results.json"
+        if kept.is_file():
+            sb3 = json.loads(kept.read_text()).get("sb3")
+            if sb3:
+                _save(where / "results.json", {"sb3": sb3})
         print(f"  the run there was made with other settings ({', '.join(changed)}): "
               f"moved to {aside}", flush=True)
 
