@@ -49,24 +49,17 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see {PROG} --help)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Evaluate the deterministic policy of a training run's last "
                      "checkpoint (frozen observation normalization), N episodes per seed.")
     parser.add_argument("run", metavar="DIR", help="a run directory written by npg-train")
-    parser.add_argument("--episodes", type=_positive_int, default=10, metavar="N",
+    parser.add_argument("--episodes", type=_int_at_least(1), default=10, metavar="N",
                         help="episodes per trained seed (default: 10)")
-    parser.add_argument("--seed", type=_seed, default=0, metavar="S",
+    parser.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
                         help="seed of the evaluation episodes' resets (default: 0)")
     return parser
 
