@@ -6,16 +6,16 @@ is a subprocess, as a person would start it; the XLA hang flag comes from the CL
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from npg_num.train.cli import CLOCK_COLUMNS, METRICS_COLUMNS, main, read_metrics
+from npg_num.train.cli import METRICS_COLUMNS, main, read_metrics
+
+from clirun import kill_9_after_rows, run_module, without_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = ("seed", "update", "env_steps", "mean_return", "kl", "beta")
@@ -27,18 +27,7 @@ RESUME_ARGS = [
 
 
 def _cli(args, env_extra=None, **kw):
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)  # the CLI must set the hang flag itself
-    env.update(env_extra or {})
-    return subprocess.run(
-        [sys.executable, "-m", "npg_num.train.cli", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=240, **kw,
-    )
-
-
-def _without_clock(path):
-    data = read_metrics(path)
-    return {k: v for k, v in data.items() if k not in CLOCK_COLUMNS}
+    return run_module("npg_num.train.cli", args, env_extra=env_extra, **kw)
 
 
 def test_short_run_on_four_devices_writes_everything(tmp_path):
@@ -72,23 +61,8 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     proc = _cli([*RESUME_ARGS, "--out", str(whole)])
     assert proc.returncode == 0, proc.stderr
 
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "npg_num.train.cli", *RESUME_ARGS, "--out", str(cut)], cwd=ROOT,
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    rows_at_kill = kill_9_after_rows(RESUME_ARGS, cut, 2 * 20)  # 20 updates of 2 seeds
     metrics = cut / "metrics.csv"
-    deadline = time.time() + 200
-    while time.time() < deadline and victim.poll() is None:
-        if (cut / "checkpoint.npz").exists() and metrics.exists():
-            if metrics.read_text().count("\n") > 1 + 2 * 20:  # 20 updates of 2 seeds
-                break
-        time.sleep(0.02)
-    assert victim.poll() is None, "the run finished before it could be killed"
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    rows_at_kill = metrics.read_text().count("\n") - 1
     assert 2 * 20 <= rows_at_kill < 2 * 100
     assert not (cut / "learning_curve.png").exists()
     # as a kill in the middle of a write would leave it: a torn last row
@@ -97,7 +71,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
 
     proc = _cli(["--resume", str(cut), "--quiet"])
     assert proc.returncode == 0, proc.stderr
-    a, b = _without_clock(whole / "metrics.csv"), _without_clock(metrics)
+    a, b = without_clock(whole / "metrics.csv"), without_clock(metrics)
     assert set(a) == set(b)
     assert len(a["update"]) == 2 * 100
     for name in a:  # same rows, same order, same values: nothing lost or repeated

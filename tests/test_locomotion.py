@@ -5,11 +5,7 @@ Learning is shown by benchmarks/locomotion.py; these runs are a few small update
 """
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -20,11 +16,13 @@ pytest.importorskip("mujoco", reason="MuJoCo tests need the extra: pip install -
 
 from npg_num import NPGInputError  # noqa: E402
 from npg_num.train import default_config, seed_sharding  # noqa: E402
-from npg_num.train.cli import CLOCK_COLUMNS, read_metrics  # noqa: E402
+from npg_num.train.cli import read_metrics  # noqa: E402
 from npg_num.train.host_envs import (  # noqa: E402
     GymnasiumEnvs, HostStep, SubprocEnvs, make_host_envs,
 )
 from npg_num.train.loop import HostTrainer  # noqa: E402
+
+from clirun import kill_9_after_rows, run_module, without_clock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # 2 seeds x 2 environments x 64 steps: an update is 256 environment steps
@@ -199,19 +197,13 @@ def test_nan_observation_rejects_the_update_and_keeps_everything():
 
 
 def _cli(module, args, **kw):
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=240, **kw)
+    return run_module(module, args, **kw)
 
 
 HOPPER_ARGS = ["--env", "Hopper-v5", "--algo", "trpo", "--seeds", "2", "--num-envs", "2",
                "--num-steps", "64", "--value-epochs", "2", "--value-minibatches", "2",
                "--cg-iters", "5", "--checkpoint-every", "1", "--quiet"]
 
-
-def _without_clock(path):
-    return {k: v for k, v in read_metrics(path).items() if k not in CLOCK_COLUMNS}
 
 
 def test_hopper_cli_run_then_eval(tmp_path):
@@ -243,26 +235,12 @@ def test_hopper_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     proc = _cli("npg_num.train.cli", [*args, "--out", str(whole)])
     assert proc.returncode == 0, proc.stderr
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
-    victim = subprocess.Popen([sys.executable, "-m", "npg_num.train.cli", *args, "--out",
-                               str(cut)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    rows_at_kill = kill_9_after_rows(args, cut, 2 * 8)
     metrics = cut / "metrics.csv"
-    deadline = time.time() + 200
-    while time.time() < deadline and victim.poll() is None:
-        if (cut / "checkpoint.npz").exists() and metrics.exists():
-            if metrics.read_text().count("\n") > 1 + 2 * 8:
-                break
-        time.sleep(0.02)
-    assert victim.poll() is None, "the run finished before it could be killed"
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    rows_at_kill = metrics.read_text().count("\n") - 1
     assert 2 * 8 <= rows_at_kill < 2 * 40
     proc = _cli("npg_num.train.cli", ["--resume", str(cut), "--quiet"])
     assert proc.returncode == 0, proc.stderr
-    a, b = _without_clock(whole / "metrics.csv"), _without_clock(metrics)
+    a, b = without_clock(whole / "metrics.csv"), without_clock(metrics)
     assert len(a["update"]) == 2 * 40
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -22,12 +22,14 @@ import pytest
 from npg_num.errors import NPGInputError
 from npg_num.train import default_config
 from npg_num.train.checkpoint import CheckpointError, save_checkpoint
-from npg_num.train.cli import CLOCK_COLUMNS, main, read_metrics
+from npg_num.train.cli import main, read_metrics
 from npg_num.train.memory import check_run_fits, estimate_run_memory
 from npg_num.train.rundir import (
     CHECKPOINT_FILE, LOCK_FILE, PREVIOUS_CHECKPOINT_FILE, RunDirInUse, find_resume_point,
     lock_run_dir, resume_config,
 )
+
+from clirun import cli_env, run_module, without_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 # 100 small updates (batch 4 x 16), a checkpoint after every one (as tests/test_cli.py)
@@ -37,23 +39,13 @@ SMALL_RUN = [
 ]
 
 
-def _env():
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)  # the CLI sets the hang flag itself
-    return env
-
-
 def _cli(args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "npg_num.train.cli", *args], cwd=ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=timeout)
+    return run_module("npg_num.train.cli", args, timeout=timeout)
 
-
-def _without_clock(path):
-    return {k: v for k, v in read_metrics(path).items() if k not in CLOCK_COLUMNS}
 
 
 def _assert_same_metrics(a_path, b_path):
-    a, b = _without_clock(a_path), _without_clock(b_path)
+    a, b = without_clock(a_path), without_clock(b_path)
     assert set(a) == set(b)
     for name in a:  # same rows, same order, same values (NaN where NaN)
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
@@ -87,7 +79,7 @@ def test_kill_9_while_compiling_then_resume_and_the_lock(whole, tmp_path, capsys
     cut = tmp_path / "cut"
     victim = subprocess.Popen(
         [sys.executable, "-m", "npg_num.train.cli", *SMALL_RUN, "--out", str(cut)],
-        cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
         seen = []
