@@ -55,11 +55,11 @@ from fvp import time_interleaved  # noqa: E402
 from npg_num import densify, make_fvp, natural_step  # noqa: E402
 from npg_num.kfac import kfac_factors  # noqa: E402
 from npg_num.train import PolicyBatch, default_config, make_trainer  # noqa: E402
-from npg_num.train.algos import kfac_natural_step  # noqa: E402
+from npg_num.kfac import kfac_natural_step  # noqa: E402
 from npg_num.train.envs import SOLVED_AT  # noqa: E402
 from npg_num.train.gae import gae  # noqa: E402
 from npg_num.train.normalization import normalize  # noqa: E402
-from npg_num.train.ppo import init_ppo, make_ppo_step  # noqa: E402
+from npg_num.train.algos.ppo import init_ppo, make_ppo_step  # noqa: E402
 from npg_num.train.sampling import gumbel, normal  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

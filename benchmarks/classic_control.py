@@ -197,7 +197,7 @@ def cli_end_to_end(seeds, cache_dir=None):
     import sys
     import tempfile
 
-    from npg_num.train.cli import read_metrics
+    from npg_num.train.metrics_file import read_metrics
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"

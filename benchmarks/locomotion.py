@@ -177,8 +177,10 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
 def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
     """A run (and its results) made with another configuration than the one this benchmark
     would start now (the defaults changed since) is moved aside, not resumed or reported;
-    the sb3-contrib baseline, which does not depend on our configuration, is kept."""
+    the sb3-contrib baseline, which does not depend on our configuration, is kept. A run
+    that a live npg-train holds (its lock) is left alone: this raises, naming the process."""
     from npg_num.train import TrainConfig, default_config
+    from npg_num.train.rundir import refuse_if_in_use
 
     run = where / "run"
     if not (run / "config.json").is_file():
@@ -191,7 +193,10 @@ def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
                           host_backend=args.backend).to_dict()
     changed = sorted(k for k in want if saved.get(k) != want[k])
     if changed:
-        aside = where.with_name(f"{where.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        refuse_if_in_use(run)  # RunDirInUse: another process is writing it
+        stamp, n = time.strftime('%Y%m%d-%H%M%S'), 1
+        while (aside := where.with_name(f"{where.name}.stale-{stamp}-{n}")).exists():
+            n += 1
         where.rename(aside)
         where.mkdir()
         kept = aside / "results.json"
@@ -206,7 +211,7 @@ def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
 def _finished(run: Path) -> bool:
     """Whether the run in ``run`` has made all of its updates."""
     from npg_num.train import TrainConfig
-    from npg_num.train.cli import read_metrics
+    from npg_num.train.metrics_file import read_metrics
 
     if not (run / "metrics.csv").is_file() or not (run / "config.json").is_file():
         return False
@@ -217,7 +222,7 @@ def _finished(run: Path) -> bool:
 
 def train_ours(env_id: str, args, run: Path) -> dict:
     """npg-train in a fresh process (resumed if a run is there); its timing and metrics."""
-    from npg_num.train.cli import read_metrics
+    from npg_num.train.metrics_file import read_metrics
 
     cmd = [sys.executable, "-m", "npg_num.train.cli"]
     if (run / "config.json").is_file():

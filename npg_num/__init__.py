@@ -1,8 +1,11 @@
 """npg_num: the Natural Policy Gradient, numerically (JAX only; never imports sympy).
 
-The registry families with dense Fisher matrices (four routes), Fisher-vector products by
-two routes for any policy ``theta -> distribution parameters``, conjugate gradient, and the
-guarded natural step.
+The maths core: the registry families with dense Fisher matrices (four routes),
+Fisher-vector products by two routes for any policy ``theta -> distribution parameters``,
+conjugate gradient, the guarded natural step, K-FAC (``npg_num.kfac``), the geometry of
+reparameterizations and the finite-MDP API (``npg_num.mdp``). Importing ``npg_num`` loads
+these only; the training wing, ``npg_num.train``, is imported on first use of one of its
+names (``npg_num.make_train``, ``npg_num.TrainConfig``, ...).
 """
 
 from .bandit import expected_reward, policy_gradient, reward_fn, surrogate
@@ -12,7 +15,7 @@ from .errors import NPGInputError
 from .families import FAMILIES, Family, expectation, family_policy, get_family, quadrature
 from .fisher import FISHER_ROUTES, fisher, policy_fisher
 from .fvp import ROUTES, densify, fvp, make_fvp
-from .natural_step import StepResult, natural_step
+from .natural_step import StepResult, natural_step, trust_region_step
 from .networks import Policy, apply_mlp, init_mlp, mlp_policy, mlp_policy_spec
 from .geometry import (
     REPARAMETERIZATIONS,
@@ -35,27 +38,25 @@ from .geometry import (
 
 from . import mdp  # the finite-MDP API, as a submodule: npg_num.mdp
 
-# training lives in its own wing (npg_num.train); its public names are importable from here
-from .train import (
-    ALGOS,
-    SOLVED_AT,
-    SUPPORTED_ENVS,
-    TUNED,
-    EnvSpec,
-    Metrics,
-    TrainConfig,
-    Trainer,
-    TrainState,
-    default_config,
-    gae,
-    lambda_returns,
-    make_env,
-    make_train,
-    make_trainer,
-    per_seed,
-    seed_keys,
-    seed_sharding,
+# training lives in its own wing (npg_num.train), imported on first use of one of its names
+_TRAINING = (
+    "ALGOS", "SOLVED_AT", "SUPPORTED_ENVS", "TUNED", "EnvSpec", "Metrics", "TrainConfig",
+    "Trainer", "TrainState", "default_config", "gae", "lambda_returns", "make_env",
+    "make_train", "make_trainer", "per_seed", "seed_keys", "seed_sharding",
 )
+
+
+def __getattr__(name: str):
+    if name in _TRAINING:
+        from . import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module 'npg_num' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_TRAINING))
+
 
 __all__ = [
     "FAMILIES",
@@ -80,6 +81,7 @@ __all__ = [
     "cg",
     "CGResult",
     "natural_step",
+    "trust_region_step",
     "StepResult",
     "Policy",
     "mlp_policy",

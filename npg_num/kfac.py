@@ -38,8 +38,10 @@ from jax.flatten_util import ravel_pytree
 
 from .distributions import CATEGORICAL
 from .errors import NPGInputError
+from .natural_step import StepResult, trust_region_step
 
-__all__ = ["KFACFactors", "kfac_factors", "kfac_solve", "kfac_matvec", "spd_inverse"]
+__all__ = ["KFACFactors", "kfac_factors", "kfac_solve", "kfac_matvec", "kfac_natural_step",
+           "spd_inverse"]
 
 
 class KFACFactors(NamedTuple):
@@ -181,3 +183,12 @@ def kfac_matvec(policy, factors: KFACFactors, damping=0.0):
         return _flatten(policy, out, None if log_std is None else (2.0 + damping) * log_std, v)
 
     return matvec
+
+
+def kfac_natural_step(policy, factors: KFACFactors, g, delta, damping) -> StepResult:
+    """The K-FAC natural step (ACKTR): u = K^-1 g with K the damped K-FAC Fisher
+    (``kfac_solve``), then ``trust_region_step``: q = u^T K u, beta = sqrt(2 delta / q),
+    step = beta u, and its guard. ``cg_residual`` is ||g - K u|| (no CG: it measures the
+    inverses); ``cg_iterations`` is 0."""
+    u = kfac_solve(policy, factors, g, damping)
+    return trust_region_step(g, u, kfac_matvec(policy, factors, damping)(u), delta)

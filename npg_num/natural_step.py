@@ -4,8 +4,10 @@
     q  =  x^T (F + damping I) x                 (one more product, also gives the residual)
     beta = sqrt(2 delta / q),    step = beta x  (so that 1/2 step^T F step = delta)
 
-Guard: a non-positive or non-finite q, or a non-finite g or x, gives ``accepted=False``,
-a zero step and beta = 0; never NaN. The caller keeps its parameters and counts it.
+Guard (``trust_region_step``, the one guard every natural step goes through, K-FAC's
+included): a non-positive or non-finite q, or a non-finite g or x, gives
+``accepted=False``, a zero step and beta = 0; never NaN. The caller keeps its parameters
+and counts it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import jax.numpy as jnp
 from .cg import cg
 from .errors import NPGInputError
 
-__all__ = ["StepResult", "natural_step"]
+__all__ = ["StepResult", "natural_step", "trust_region_step"]
 
 
 class StepResult(NamedTuple):
@@ -80,8 +82,28 @@ def natural_step(
         return fvp(v) + damping * v
 
     sol = cg(matvec, g, max_iters=cg_iters, tol=cg_tol)
-    x = sol.x
-    ax = matvec(x)
+    return trust_region_step(g, sol.x, matvec(sol.x), delta, sol.iterations)
+
+
+def trust_region_step(g, x, ax, delta, iterations=0) -> StepResult:
+    """The guarded step along a direction x that solves A x = g for some curvature A
+    (the damped Fisher by CG, K-FAC's factored Fisher, ...), with ``ax`` = A x:
+
+        q = x^T A x,   beta = sqrt(2 delta / q),   step = beta x
+
+    so that 1/2 step^T A step = delta. The guard: a non-positive or non-finite q, or a
+    non-finite g or x, gives ``accepted=False``, a zero step and beta = 0, never NaN.
+    ``cg_residual`` is ||g - A x|| (how well x solves the system); ``iterations`` is
+    reported as ``cg_iterations``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> r = trust_region_step(jnp.array([1.0]), jnp.array([jnp.nan]), jnp.array([1.0]), 0.1)
+    >>> bool(r.accepted), float(r.beta), float(r.step[0])
+    (False, 0.0, 0.0)
+    """
+    g, x, ax = jnp.asarray(g), jnp.asarray(x), jnp.asarray(ax)
     q = jnp.vdot(x, ax)
     accepted = (
         jnp.isfinite(q) & (q > 0) & jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(g))
@@ -95,7 +117,7 @@ def natural_step(
         direction=x,
         q=q,
         cg_residual=jnp.linalg.norm(g - ax),
-        cg_iterations=sol.iterations,
+        cg_iterations=jnp.asarray(iterations, jnp.int32),
         expected_improvement=jnp.where(accepted, jnp.vdot(g, step), 0.0),
         accepted=accepted,
     )

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from npg_num.train.cli import CLOCK_COLUMNS, read_metrics
+from npg_num.train.metrics_file import CLOCK_COLUMNS, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 

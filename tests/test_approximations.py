@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import npg_num
 from npg_num.kfac import kfac_factors, kfac_matvec, kfac_solve, spd_inverse
 from npg_num.train import default_config, make_trainer
-from npg_num.train.algos import kfac_natural_step
+from npg_num.kfac import kfac_natural_step
 from npg_num.train.checkpoint import load_checkpoint, save_checkpoint
 
 SMALL = dict(total_steps=6 * 64, num_envs=4, num_steps=16, checkpoint_every=2)
@@ -181,7 +181,7 @@ def test_npg_train_runs_acktr_and_ppo(tmp_path, algo):
     import sys
     from pathlib import Path
 
-    from npg_num.train.cli import read_metrics
+    from npg_num.train.metrics_file import read_metrics
 
     out = tmp_path / "run"
     proc = subprocess.run(

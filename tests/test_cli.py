@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npg_num.train.cli import METRICS_COLUMNS, main, read_metrics
+from npg_num.train.cli import main
+from npg_num.train.metrics_file import COLUMNS as METRICS_COLUMNS, read_metrics
 
 from clirun import kill_9_after_rows, run_module, without_clock
 
@@ -150,18 +151,19 @@ def test_cli_compiles_its_chunk_program_once_on_several_devices(tmp_path):
     script = r"""
 import sys
 from pathlib import Path
-from npg_num.train import cli
 import jax
 from npg_num.train import default_config
+from npg_num.train.rundir import create_run
+from npg_num.train.session import Session, StopSignals
 assert len(jax.devices()) == 4, jax.devices()
 cfg = default_config("CartPole-v1", "npg", seeds=4, num_envs=4, num_steps=16,
                      total_steps=64 * 12, checkpoint_every=4)
-out = Path(sys.argv[1])
-(out / "metrics.csv").write_text(",".join(cli.METRICS_COLUMNS) + "\n")
-run = cli._Run(cfg, out, quiet=True)
-state = run.fresh_state()
-assert all(leaf.sharding == run.sharding for leaf in jax.tree.leaves(state))
-run.train(state, 0, 0.0)
+rundir = create_run(Path(sys.argv[1]) / "run", cfg)
+with StopSignals() as stop:
+    run = Session(cfg, rundir, quiet=True, stop=stop)
+    state = run.runner.fresh_state()
+    assert all(leaf.sharding == run.runner.sharding for leaf in jax.tree.leaves(state))
+    run.train(state, 0, 0.0)
 print("chunks compiled:", run.runner.chunk_fn._cache_size())
 """
     env = dict(os.environ)
@@ -170,7 +172,7 @@ print("chunks compiled:", run.runner.chunk_fn._cache_size())
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert "chunks compiled: 1" in proc.stdout, proc.stdout
-    data = read_metrics(tmp_path / "metrics.csv")
+    data = read_metrics(tmp_path / "run" / "metrics.csv")
     assert len(data["seed"]) == 12 * 4  # 12 updates x 4 seeds, over several chunks
 
 
@@ -233,12 +235,15 @@ def test_bad_input_in_a_real_process():
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-def test_help_documents_every_config_field(capsys):
-    from npg_num.train import TrainConfig
-    import dataclasses
+def test_help_documents_every_setting(capsys):
+    from npg_num.train import ALGOS
+    from npg_num.train.config import COMMON_SETTINGS
 
     assert main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for f in dataclasses.fields(TrainConfig):
-        assert "--" + f.name.replace("_", "-") in text
-        assert " ".join(f.metadata["help"].split())[:30] in text
+    for s in list(COMMON_SETTINGS) + [s for a in ALGOS.values() for s in a.options]:
+        assert "--" + s.name.replace("_", "-") in text
+        assert " ".join(s.help.split())[:30] in text
+    squeezed = "".join(text.split())  # argparse also wraps lines after a hyphen
+    for algo in ALGOS.values():
+        assert "".join(f"{algo.name} ({algo.description})".split()) in squeezed

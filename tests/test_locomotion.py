@@ -16,11 +16,11 @@ pytest.importorskip("mujoco", reason="MuJoCo tests need the extra: pip install -
 
 from npg_num import NPGInputError  # noqa: E402
 from npg_num.train import default_config, seed_sharding  # noqa: E402
-from npg_num.train.cli import read_metrics  # noqa: E402
+from npg_num.train.metrics_file import read_metrics  # noqa: E402
 from npg_num.train.host_envs import (  # noqa: E402
     GymnasiumEnvs, HostStep, SubprocEnvs, make_host_envs,
 )
-from npg_num.train.loop import HostTrainer  # noqa: E402
+from npg_num.train.runner import HostRunner  # noqa: E402
 
 from clirun import kill_9_after_rows, run_module, without_clock  # noqa: E402
 
@@ -121,14 +121,14 @@ def test_unknown_backend_and_missing_extra(monkeypatch):
 
 def _host_trainer(envs=None, **changes):
     cfg = default_config("Hopper-v5", "trpo", **{**TINY, **changes})
-    return HostTrainer(cfg, seed_sharding(cfg.seeds, jax.devices()[:1]), envs=envs)
+    return HostRunner(cfg, envs=envs, sharding=seed_sharding(cfg.seeds, jax.devices()[:1]))
 
 
 def test_host_loop_same_seed_twice_gives_identical_metrics():
     runs = []
     for _ in range(2):
         trainer = _host_trainer()
-        state, m = trainer.run(trainer.init(), 3)
+        state, m = trainer.run(trainer.fresh_state(), 3)
         runs.append((m, np.asarray(state.theta)))
         trainer.close()
     (m1, t1), (m2, t2) = runs
@@ -171,7 +171,7 @@ def test_nan_observation_rejects_the_update_and_keeps_everything():
     around it learn as usual."""
     seeds = [10_000 * s + i for s in range(2) for i in range(2)]
     trainer = _host_trainer(envs=_NaNAt(GymnasiumEnvs("Hopper-v5", seeds), 64 * 2 + 10))
-    state = trainer.init()
+    state = trainer.fresh_state()
     states, rows = [state], []
     for _ in range(4):
         state, m = trainer.run(state, 1)

@@ -22,7 +22,8 @@ import pytest
 from npg_num.errors import NPGInputError
 from npg_num.train import default_config
 from npg_num.train.checkpoint import CheckpointError, save_checkpoint
-from npg_num.train.cli import main, read_metrics
+from npg_num.train.cli import main
+from npg_num.train.metrics_file import read_metrics
 from npg_num.train.memory import check_run_fits, estimate_run_memory
 from npg_num.train.rundir import (
     CHECKPOINT_FILE, LOCK_FILE, PREVIOUS_CHECKPOINT_FILE, RunDirInUse, find_resume_point,

@@ -20,6 +20,7 @@ from npg_num.train.checkpoint import load_checkpoint, save_checkpoint
 from npg_num.train.envs import GYMNAX_ENVS, SUPPORTED_ENVS, make_env
 from npg_num.train.gae import gae, lambda_returns
 from npg_num.train import (
+    ALGOS,
     METRIC_COLUMNS,
     TUNED,
     TrainConfig,
@@ -182,14 +183,35 @@ def test_init_mlps_shapes():
     ],
 )
 def test_config_rejects_bad_values(field, value):
+    owner = next((a.name for a in ALGOS.values() if a.option(field)), "npg")
     with pytest.raises(NPGInputError) as err:
-        TrainConfig(**{field: value})
+        TrainConfig(**{"algo": owner, field: value})
     assert field in str(err.value) or "total_steps" in str(err.value)
+    assert "not of" not in str(err.value)  # the range was checked, not the ownership
 
 
-def test_every_config_field_is_documented():
-    for f in dataclasses.fields(TrainConfig):
-        assert len(f.metadata.get("help", "")) > 10, f.name
+def test_options_belong_to_their_algorithm():
+    with pytest.raises(NPGInputError, match="ppo_lr is an option of ppo, not of npg"):
+        TrainConfig(algo="npg", ppo_lr=0.1)
+    with pytest.raises(NPGInputError, match="unknown config field 'no_such'"):
+        TrainConfig(no_such=1)
+    cfg = TrainConfig(algo="trpo", delta=0.02)
+    assert cfg.delta == 0.02 and cfg.options["line_search_steps"] == 10
+    assert not hasattr(cfg, "ppo_lr")
+    # a config.json of an earlier version holds every algorithm's options: theirs are dropped
+    old = {**cfg.to_dict(), "ppo_lr": 0.5, "kfac_fisher": "exact"}
+    assert TrainConfig.from_dict(old) == cfg
+    assert cfg.replace(algo="ppo").options == TrainConfig(algo="ppo").options
+
+
+def test_every_setting_is_documented():
+    from npg_num.train.config import COMMON_SETTINGS
+
+    settings = list(COMMON_SETTINGS) + [s for a in ALGOS.values() for s in a.options]
+    assert {s.name for s in COMMON_SETTINGS} == {
+        f.name for f in dataclasses.fields(TrainConfig) if f.name != "options"}
+    for s in settings:
+        assert len(s.help) > 10, s.name
 
 
 def test_tuned_defaults_are_valid_configs():

@@ -19,72 +19,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import NPGInputError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_bytes", "atomic_write_text",
-           "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
 
 
 class CheckpointError(NPGInputError):
     """A checkpoint that is missing or cannot be used (damaged, or for another program)."""
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write, before_replace=None) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if before_replace is not None:
-            before_replace()
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    _atomic_write(Path(path), lambda f: f.write(data))
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _keep_as(path: Path, previous: Path) -> None:
@@ -98,7 +45,7 @@ def _keep_as(path: Path, previous: Path) -> None:
         os.link(path, tmp)
     except OSError:  # a file system without hard links: copy (and fsync) instead
         with open(path, "rb") as src:
-            _atomic_write(previous, lambda f: shutil.copyfileobj(src, f))
+            atomic_write(previous, lambda f: shutil.copyfileobj(src, f))
         return
     os.replace(tmp, previous)
 
@@ -114,7 +61,7 @@ def save_checkpoint(path, state, meta: dict, *, previous=None) -> None:
     arrays = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)}
     arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), np.uint8)
     keep = None if previous is None else (lambda: _keep_as(path, Path(previous)))
-    _atomic_write(path, lambda f: np.savez(f, **arrays), before_replace=keep)
+    atomic_write(path, lambda f: np.savez(f, **arrays), before_replace=keep)
 
 
 def load_checkpoint(path, template):

@@ -1,113 +1,143 @@
-"""The training configuration: ``TrainConfig`` (a frozen dataclass whose every field is
-documented, and the CLI's flags) and the tuned defaults per environment and algorithm.
+"""The training configuration: ``TrainConfig`` and the defaults per environment.
+
+A ``TrainConfig`` holds the fields every run has (the environment, the batch, the value
+function, normalization, ...) and the options of its algorithm (``config.options``; read
+them as attributes too: ``config.delta``), each with its documentation and check
+(``options.Setting``). Defaults come in layers, later ones winning:
+
+1. each setting's own default;
+2. ``ENV_DEFAULTS`` by environment kind (``"mujoco"``, ``"gymnax"``), then by ID;
+3. the algorithm's ``Algo.defaults`` by kind, then by ID;
+4. what the caller gives (``default_config(env, algo, **given)``, the CLI's flags).
+
+A default that names an option the algorithm does not have is skipped (the MuJoCo
+defaults set ``cg_iters``, which PPO does not take).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import Any, Iterator
 
 from ..errors import NPGInputError
-from ..fvp import ROUTES
-from .algos import ALGOS
-from .envs import MUJOCO_ENVS, SUPPORTED_ENVS
+from .algos import ALGOS, get_algo
+from .envs import check_env_id, env_kind
 from .host_envs import HOST_BACKENDS
+from .options import Setting, choice, flag, number, sizes, whole
 
-__all__ = ["TrainConfig", "TUNED", "MUJOCO_DEFAULTS", "DTYPES", "KFAC_FISHER",
-           "default_config"]
+__all__ = ["TrainConfig", "TUNED", "ENV_DEFAULTS", "MUJOCO_DEFAULTS", "DTYPES",
+           "COMMON_SETTINGS", "default_config", "tuned_defaults"]
 
 DTYPES = ("float32", "float64")
-KFAC_FISHER = ("sampled", "exact")
 
 
-def _doc(text: str, **kw):
-    return field(metadata={"help": text}, **kw)
+def _env_check(name, value) -> None:
+    check_env_id(value)
 
 
-@dataclass(frozen=True)
+def _algo_check(name, value) -> None:
+    get_algo(value)
+
+
+def _field(kind: str, default, help: str, check):
+    return field(default=default, metadata={"kind": kind, "help": help, "check": check})
+
+
+class AlgoOptions(dict):
+    """The options of a config's algorithm: a read-only, hashable dict."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a TrainConfig's options are read-only; use config.replace(...)")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _refuse
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items())))
+
+    def __reduce__(self):
+        return (AlgoOptions, (dict(self),))
+
+
+@dataclass(frozen=True, init=False)
 class TrainConfig:
     """Everything a training run depends on; ``make_train(config)`` is a pure function of it.
 
-    Each field's ``metadata["help"]`` is its documentation (and the CLI's ``--help``).
-    ``default_config(env)`` gives the tuned defaults for an environment (``TUNED``).
+    ``TrainConfig(env=..., algo=..., delta=..., ...)`` takes the common fields and the
+    algorithm's options by name (an option of another algorithm, or an unknown name, is
+    refused with ``NPGInputError``); options not given take their ``Setting`` default.
+    ``default_config(env, algo)`` gives the tuned defaults instead. Each field's
+    ``metadata["help"]`` is its documentation (and the CLI's ``--help``).
     """
 
-    env: str = _doc(f"environment, a gymnasium ID: {', '.join(SUPPORTED_ENVS)}",
-                    default="CartPole-v1")
-    algo: str = _doc("npg (the natural step of size delta), trpo (plus a backtracking "
-                     "line search on the surrogate and the KL), acktr (the K-FAC natural "
-                     "step of size delta) or ppo (clipped surrogate, minibatch Adam)",
-                     default="npg")
-    total_steps: int = _doc("environment steps per seed; the run makes "
-                            "total_steps // (num_envs * num_steps) updates", default=100_000)
-    seeds: int = _doc("number of seeds trained at once (vmapped, sharded over devices)",
-                      default=1)
-    seed: int = _doc("the first seed; seed i uses PRNGKey(seed + i)", default=0)
-    num_envs: int = _doc("parallel environments per seed", default=8)
-    num_steps: int = _doc("steps per environment per update (batch = num_envs * num_steps)",
-                          default=128)
-    delta: float = _doc("trust-region radius: the mean KL per update, > 0 (npg, trpo, "
-                        "acktr)", default=0.01)
-    damping: float = _doc("Tikhonov damping added to the Fisher in CG (npg, trpo); acktr: "
-                          "K-FAC's factored Tikhonov damping; >= 0", default=0.01)
-    cg_iters: int = _doc("conjugate-gradient iterations (Fisher-vector products) per update",
-                         default=10)
-    fisher_subsample: int = _doc("the Fisher-vector products use batch / k randomly chosen "
-                                 "states (1 = the whole batch)", default=8)
-    fvp_route: str = _doc(f"Fisher-vector product route: {' or '.join(ROUTES)} "
-                          "(Gauss-Newton J^T F_out J, or the Hessian of the mean KL)",
-                          default="gn")
-    line_search_steps: int = _doc("trpo: at most this many step sizes tried", default=10)
-    line_search_shrink: float = _doc("trpo: each try multiplies the step by this, in (0, 1)",
-                                     default=0.8)
-    kfac_fisher: str = _doc("acktr: the K-FAC output factor from the batch's own (sampled) "
-                            "actions, or its exact expectation over actions: "
-                            f"{' or '.join(KFAC_FISHER)}", default="sampled")
-    ppo_epochs: int = _doc("ppo: epochs over the batch per update", default=10)
-    ppo_minibatches: int = _doc("ppo: minibatches per epoch (must divide the batch)",
-                                default=4)
-    ppo_clip: float = _doc("ppo: the ratio is clipped to [1 - clip, 1 + clip], in (0, 1)",
-                           default=0.2)
-    ppo_lr: float = _doc("ppo: Adam learning rate of the policy, > 0", default=1e-3)
-    ppo_anneal_lr: bool = _doc("ppo: anneal the learning rate linearly to 0 over the run",
-                               default=True)
-    ppo_max_grad_norm: float = _doc("ppo: clip each minibatch gradient to this global "
-                                    "norm, > 0", default=0.5)
-    ppo_entropy_coef: float = _doc("ppo: weight of the entropy bonus, >= 0", default=0.0)
-    gamma: float = _doc("discount factor in [0, 1]", default=0.99)
-    gae_lambda: float = _doc("GAE lambda in [0, 1]", default=0.95)
-    normalize_advantages: bool = _doc("standardize advantages over the batch", default=True)
-    reward_scale: float = _doc("rewards are multiplied by this for the value fit and the "
-                               "advantages (returns are reported unscaled), > 0", default=0.1)
-    hidden: tuple = _doc("policy MLP hidden sizes (tanh), e.g. 64,64", default=(64, 64))
-    value_hidden: tuple = _doc("value MLP hidden sizes (tanh)", default=(64, 64))
-    log_std_init: float = _doc("initial log standard deviation (continuous actions)",
-                               default=0.0)
-    value_lr: float = _doc("Adam learning rate of the value function", default=1e-3)
-    value_epochs: int = _doc("epochs of value-function fitting per update", default=5)
-    value_minibatches: int = _doc("minibatches per value epoch (must divide the batch)",
-                                  default=4)
-    normalize_obs: bool = _doc("normalize observations by running mean and std",
-                               default=True)
-    normalize_reward: bool = _doc("divide rewards by the running std of the discounted "
-                                  "return (VecNormalize's reward scaling), then by "
-                                  "reward_scale", default=False)
-    checkpoint_every: int = _doc("CLI: write a checkpoint every this many updates",
-                                 default=10)
-    dtype: str = _doc("float32 or float64 for parameters and computations",
-                      default="float32")
-    host_backend: str = _doc("MuJoCo environments only: gymnasium-subproc (gymnasium's "
-                             "environments in blocks, one per core, stepped at once), "
-                             "gymnasium (all in this process; the same numbers), or envpool "
-                             "(C++ threads; a resumed run restarts the episodes in flight)",
-                             default="gymnasium-subproc")
+    env: str = _field("str", "CartPole-v1", "environment, a gymnasium ID", _env_check)
+    algo: str = _field("str", "npg", "the algorithm (its options below)", _algo_check)
+    total_steps: int = _field("int", 100_000, "environment steps per seed; the run makes "
+                              "total_steps // (num_envs * num_steps) updates", whole(1))
+    seeds: int = _field("int", 1, "number of seeds trained at once (vmapped, sharded over "
+                        "devices)", whole(1))
+    seed: int = _field("int", 0, "the first seed; seed i uses PRNGKey(seed + i)", whole(0))
+    num_envs: int = _field("int", 8, "parallel environments per seed", whole(1, 1 << 20))
+    num_steps: int = _field("int", 128, "steps per environment per update (batch = "
+                            "num_envs * num_steps)", whole(1, 1 << 20))
+    gamma: float = _field("float", 0.99, "discount factor in [0, 1]", number(0, 1))
+    gae_lambda: float = _field("float", 0.95, "GAE lambda in [0, 1]", number(0, 1))
+    normalize_advantages: bool = _field("bool", True, "standardize advantages over the batch",
+                                        flag)
+    reward_scale: float = _field("float", 0.1, "rewards are multiplied by this for the value "
+                                 "fit and the advantages (returns are reported unscaled), > 0",
+                                 number(0, low_open=True))
+    hidden: tuple = _field("tuple", (64, 64), "policy MLP hidden sizes (tanh), e.g. 64,64",
+                           sizes)
+    value_hidden: tuple = _field("tuple", (64, 64), "value MLP hidden sizes (tanh)", sizes)
+    log_std_init: float = _field("float", 0.0, "initial log standard deviation (continuous "
+                                 "actions)", number())
+    value_lr: float = _field("float", 1e-3, "Adam learning rate of the value function, > 0",
+                             number(0, low_open=True))
+    value_epochs: int = _field("int", 5, "epochs of value-function fitting per update",
+                               whole(1, 10_000))
+    value_minibatches: int = _field("int", 4, "minibatches per value epoch (must divide the "
+                                    "batch)", whole(1))
+    normalize_obs: bool = _field("bool", True, "normalize observations by running mean and "
+                                 "std", flag)
+    normalize_reward: bool = _field("bool", False, "divide rewards by the running std of the "
+                                    "discounted return (VecNormalize's reward scaling), then "
+                                    "by reward_scale", flag)
+    checkpoint_every: int = _field("int", 10, "CLI: write a checkpoint every this many "
+                                   "updates", whole(1))
+    dtype: str = _field("str", "float32", "float32 or float64 for parameters and computations",
+                        choice(*DTYPES))
+    host_backend: str = _field("str", "gymnasium-subproc", "MuJoCo environments only: "
+                               "gymnasium-subproc (gymnasium's environments in blocks, one "
+                               "per core, stepped at once), gymnasium (all in this process; "
+                               "the same numbers), or envpool (C++ threads; a resumed run "
+                               "restarts the episodes in flight)", choice(*HOST_BACKENDS))
+    options: Mapping = _field("options", None, "the algorithm's own options", None)
 
-    def __post_init__(self):
+    def __init__(self, **values):
+        common = {f.name: f for f in dataclasses.fields(self) if f.name != "options"}
+        algo = get_algo(values.get("algo", common["algo"].default))
+        given = dict(values.pop("options", None) or {})
+        for name in list(values):
+            if name not in common:
+                given[name] = values.pop(name)
+        for name, f in common.items():
+            object.__setattr__(self, name, values.get(name, f.default))
+        options = {s.name: s.default for s in algo.options}
+        for name, value in given.items():
+            if name not in options:
+                raise NPGInputError(_not_an_option(name, algo.name))
+            options[name] = value
+        object.__setattr__(self, "options", AlgoOptions(options))
         self.validate()
+
+    def __getattr__(self, name: str):  # config.delta: the algorithm's option
+        options = self.__dict__.get("options")
+        if options is not None and name in options:
+            return options[name]
+        raise AttributeError(f"TrainConfig has no field or {self.__dict__.get('algo')} "
+                             f"option {name!r}")
 
     # -- derived sizes -------------------------------------------------------------------
     @property
@@ -119,170 +149,147 @@ class TrainConfig:
         return self.total_steps // self.batch_size
 
     def replace(self, **changes) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` (fields or options) applied; a new ``algo`` starts from
+        its own option defaults."""
+        values = self.to_dict() if "algo" not in changes else {
+            k: v for k, v in self.to_dict().items() if k not in self.options}
+        return TrainConfig.from_dict({**values, **changes})
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """The fields and the options in one flat dict (as ``config.json`` holds them)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name != "options"}
         d["hidden"] = list(self.hidden)
         d["value_hidden"] = list(self.value_hidden)
+        d.update(self.options)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise NPGInputError(f"unknown config fields {unknown}; allowed: {sorted(names)}")
+        """The inverse of ``to_dict``. Options of other registered algorithms are dropped
+        (a ``config.json`` written before options belonged to their algorithm holds every
+        algorithm's); any other unknown key is refused."""
+        if not isinstance(d, Mapping):
+            raise NPGInputError(f"a configuration must be a mapping, got {type(d).__name__}")
         d = dict(d)
+        algo = get_algo(d.get("algo", "npg"))
+        own = {s.name for s in algo.options}
+        theirs = {s.name for a in ALGOS.values() for s in a.options} - own
+        d = {k: v for k, v in d.items() if k not in theirs}
         for k in ("hidden", "value_hidden"):
-            if k in d:
+            if isinstance(d.get(k), list):
                 d[k] = tuple(d[k])
         return cls(**d)
 
+    def settings(self) -> Iterator[Setting]:
+        """The common settings, then the algorithm's options."""
+        yield from COMMON_SETTINGS
+        yield from get_algo(self.algo).options
+
     def validate(self) -> None:
-        def need(ok, msg):
-            if not ok:
-                raise NPGInputError(msg)
-
-        def is_int(v):
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-        def is_num(v):
-            return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and (
-                math.isfinite(v)
-            )
-
-        need(self.env in SUPPORTED_ENVS,
-             f"unknown environment {self.env!r}; supported: {', '.join(SUPPORTED_ENVS)}")
-        need(self.algo in ALGOS, f"unknown algo {self.algo!r}; allowed: {', '.join(ALGOS)}")
-        need(self.fvp_route in ROUTES,
-             f"unknown fvp_route {self.fvp_route!r}; allowed: {', '.join(ROUTES)}")
-        need(self.dtype in DTYPES, f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-        need(self.host_backend in HOST_BACKENDS,
-             f"unknown host_backend {self.host_backend!r}; allowed: {', '.join(HOST_BACKENDS)}")
-        need(self.kfac_fisher in KFAC_FISHER,
-             f"unknown kfac_fisher {self.kfac_fisher!r}; allowed: {', '.join(KFAC_FISHER)}")
-        for name in ("total_steps", "seeds", "num_envs", "num_steps", "cg_iters",
-                     "fisher_subsample", "line_search_steps", "value_epochs",
-                     "value_minibatches", "checkpoint_every", "ppo_epochs",
-                     "ppo_minibatches"):
-            v = getattr(self, name)
-            need(is_int(v) and v >= 1, f"{name} must be a positive integer, got {v!r}")
-        need(is_int(self.seed) and self.seed >= 0,
-             f"seed must be a non-negative integer, got {self.seed!r}")
-        need(is_num(self.delta) and self.delta > 0,
-             f"delta must be a finite number > 0, got {self.delta!r}")
-        need(is_num(self.damping) and self.damping >= 0,
-             f"damping must be a finite number >= 0, got {self.damping!r}")
-        need(is_num(self.line_search_shrink) and 0 < self.line_search_shrink < 1,
-             f"line_search_shrink must be in (0, 1), got {self.line_search_shrink!r}")
-        for name in ("gamma", "gae_lambda"):
-            v = getattr(self, name)
-            need(is_num(v) and 0 <= v <= 1, f"{name} must be in [0, 1], got {v!r}")
-        need(is_num(self.ppo_clip) and 0 < self.ppo_clip < 1,
-             f"ppo_clip must be in (0, 1), got {self.ppo_clip!r}")
-        need(is_num(self.ppo_entropy_coef) and self.ppo_entropy_coef >= 0,
-             f"ppo_entropy_coef must be a finite number >= 0, got {self.ppo_entropy_coef!r}")
-        for name in ("reward_scale", "value_lr", "ppo_lr", "ppo_max_grad_norm"):
-            v = getattr(self, name)
-            need(is_num(v) and v > 0, f"{name} must be a finite number > 0, got {v!r}")
-        need(is_num(self.log_std_init), f"log_std_init must be finite, got {self.log_std_init!r}")
-        for name in ("hidden", "value_hidden"):
-            v = getattr(self, name)
-            need(isinstance(v, tuple) and len(v) >= 1 and all(is_int(h) and h >= 1 for h in v),
-                 f"{name} must be a non-empty tuple of positive integers, got {v!r}")
-        need(self.num_updates >= 1,
-             f"total_steps ({self.total_steps}) must be at least one batch "
-             f"(num_envs * num_steps = {self.batch_size})")
-        need(self.batch_size % self.value_minibatches == 0,
-             f"value_minibatches ({self.value_minibatches}) must divide the batch "
-             f"({self.batch_size})")
-        need(self.batch_size % self.ppo_minibatches == 0,
-             f"ppo_minibatches ({self.ppo_minibatches}) must divide the batch "
-             f"({self.batch_size})")
-        need(self.fisher_subsample <= self.batch_size,
-             f"fisher_subsample ({self.fisher_subsample}) must be <= the batch "
-             f"({self.batch_size})")
+        """Raise ``NPGInputError`` (one sentence) for the first value out of range."""
+        for setting in self.settings():
+            setting.validate(getattr(self, setting.name))
+        if self.num_updates < 1:
+            raise NPGInputError(f"total_steps ({self.total_steps}) must be at least one batch "
+                                f"(num_envs * num_steps = {self.batch_size})")
+        if self.batch_size > 1 << 24:
+            raise NPGInputError(f"the batch num_envs * num_steps ({self.batch_size}) must be "
+                                f"at most {1 << 24}")
+        if self.seed + self.seeds > 2**31 - 1:
+            raise NPGInputError(f"seed + seeds ({self.seed} + {self.seeds}) must be below "
+                                f"2^31 (seed i uses PRNGKey(seed + i))")
+        if self.batch_size % self.value_minibatches:
+            raise NPGInputError(f"value_minibatches ({self.value_minibatches}) must divide the "
+                                f"batch ({self.batch_size})")
+        algo = get_algo(self.algo)
+        if algo.check is not None:
+            algo.check(self)
 
 
-# Tuned per environment and algorithm (docs/training.md, "Measured results"): changes from
-# the TrainConfig defaults, which are CartPole-v1's for npg. Anything given explicitly to
-# default_config or on the command line wins.
-TUNED: dict[tuple[str, str], dict[str, Any]] = {
-    ("CartPole-v1", "npg"): dict(),
-    # the line search only shrinks the step (accepts KL <= delta), so trpo takes a larger one
-    ("CartPole-v1", "trpo"): dict(delta=0.015),
-    # Acrobot, Pendulum, MountainCar: measured with the Fisher on a quarter of the batch
-    # (and Acrobot, MountainCar with GAE lambda 0.98), CartPole's defaults before they
-    # changed to an eighth and 0.95 (docs/training.md)
-    ("Acrobot-v1", "npg"): dict(total_steps=1_000_000, gae_lambda=0.98, fisher_subsample=4),
-    ("Acrobot-v1", "trpo"): dict(total_steps=1_000_000, delta=0.015, gae_lambda=0.98,
-                                 fisher_subsample=4),
-    # Gaussian policies: with damping 0.01 the measured KL of npg steps reached 3-70 x delta
-    # (CG far from converged), so npg needs a small, well-damped step
-    ("Pendulum-v1", "npg"): dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95,
-                                 damping=0.5, delta=0.005, fisher_subsample=4),
-    ("Pendulum-v1", "trpo"): dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95,
-                                  damping=0.1, delta=0.005, fisher_subsample=4),
-    # not tuned: no acceptance target; sparse reward, npg/trpo rarely find the goal
-    ("MountainCarContinuous-v0", "npg"): dict(total_steps=1_000_000, damping=0.5,
-                                              delta=0.005, gae_lambda=0.98,
-                                              fisher_subsample=4),
-    ("MountainCarContinuous-v0", "trpo"): dict(total_steps=1_000_000, damping=0.1,
-                                               gae_lambda=0.98, fisher_subsample=4),
-    # acktr and ppo (docs/approximations.md): CartPole with the defaults (acktr: delta 0.01,
-    # damping 0.01, K-FAC on the batch's actions; ppo: 10 epochs x 4 minibatches, Adam
-    # 1e-3 annealed, clip 0.2). On Pendulum the K-FAC step's measured KL was ~10x delta
-    # at delta 0.01, so acktr takes delta 0.001 (baselines' kl_clip). Acrobot and
-    # MountainCar: npg's settings, not tuned for these two.
-    ("CartPole-v1", "acktr"): dict(),
-    ("CartPole-v1", "ppo"): dict(),
-    ("Acrobot-v1", "acktr"): dict(total_steps=1_000_000, gae_lambda=0.98),
-    ("Acrobot-v1", "ppo"): dict(total_steps=1_000_000, gae_lambda=0.98),
-    ("Pendulum-v1", "acktr"): dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95,
-                                   delta=0.001),
-    ("Pendulum-v1", "ppo"): dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95),
-    ("MountainCarContinuous-v0", "acktr"): dict(total_steps=1_000_000, gae_lambda=0.98),
-    ("MountainCarContinuous-v0", "ppo"): dict(total_steps=1_000_000, gae_lambda=0.98),
-}
+COMMON_SETTINGS = tuple(
+    Setting(f.name, f.metadata["kind"], f.default, f.metadata["help"], f.metadata["check"])
+    for f in dataclasses.fields(TrainConfig) if f.name != "options"
+)
+
+
+def _not_an_option(name: str, algo: str) -> str:
+    owners = [a.name for a in ALGOS.values() if a.option(name) is not None]
+    if owners:
+        return (f"{name} is an option of {', '.join(owners)}, not of {algo} "
+                f"(--algo {owners[0]} takes it)")
+    names = sorted({s.name for s in COMMON_SETTINGS} | {s.name for s in get_algo(algo).options})
+    return f"unknown config field {name!r}; allowed for {algo}: {', '.join(names)}"
+
 
 # MuJoCo locomotion: rl-baselines3-zoo's TRPO settings for these tasks (hyperparams/trpo.yml,
 # the "mujoco-defaults": batch 2048 = 2 envs x 1024 steps, gamma 0.99, GAE lambda 0.95, CG
 # 25 iterations with damping 0.1, the Fisher on the whole batch, 20 critic epochs of
 # minibatches of 128 at Adam lr 1e-3, target KL 0.01, observations and rewards normalized
-# as VecNormalize does), with what
-# docs/training.md ("Locomotion") says was changed and why.
+# as VecNormalize does), with what docs/training.md ("Locomotion") says was changed and why.
 MUJOCO_DEFAULTS: dict[str, Any] = dict(
     total_steps=1_000_000, num_envs=2, num_steps=1024, gamma=0.99, gae_lambda=0.95,
     cg_iters=25, damping=0.1, fisher_subsample=1, value_epochs=20, value_minibatches=16,
     value_lr=1e-3, delta=0.01, checkpoint_every=10, normalize_reward=True, reward_scale=1.0,
 )
-for _env in MUJOCO_ENVS:
-    for _algo in ("npg", "trpo"):
-        TUNED[(_env, _algo)] = dict(MUJOCO_DEFAULTS)
-    # acktr and ppo on MuJoCo run with the same batches and normalization, not tuned:
-    # acktr with baselines' kl_clip 0.001 (the K-FAC step overshoots its KL, as on
-    # Pendulum), ppo with rl-zoo's PPO clip 0.2 and 3e-4 (10 epochs of 32 minibatches)
-    TUNED[(_env, "acktr")] = dict(MUJOCO_DEFAULTS, delta=0.001)
-    TUNED[(_env, "ppo")] = dict(MUJOCO_DEFAULTS, ppo_lr=3e-4, ppo_minibatches=32)
-for _algo in ALGOS:
-    TUNED[("Swimmer-v5", _algo)]["gamma"] = 0.9999
-    # Ant: a smaller initial standard deviation (e^-1, not 1). With std 1 the control cost
-    # (0.5 |a|^2, about 2.1 a step) outweighs the reward for staying alive (1 a step), the
-    # early gradient favours ending episodes, and TRPO did not learn in 1M steps (evaluation
-    # 102 over 3 seeds, against 2,316 with this change; docs/training.md). Measured for trpo;
-    # npg, acktr and ppo get it for the same reason, not measured.
-    TUNED[("Ant-v5", _algo)]["log_std_init"] = -1.0
+
+# Defaults by environment kind, then ID, for every algorithm (docs/training.md).
+# Acrobot and MountainCar (sparse) with GAE lambda 0.98; Pendulum with gamma 0.95.
+# Ant: a smaller initial standard deviation (e^-1, not 1): with std 1 the control cost
+# (0.5 |a|^2) outweighs the reward for staying alive and TRPO did not learn in 1M steps
+# (docs/training.md, "Locomotion"); measured for trpo, given to all for the same reason.
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mujoco": MUJOCO_DEFAULTS,
+    "Acrobot-v1": dict(total_steps=1_000_000, gae_lambda=0.98),
+    "Pendulum-v1": dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95),
+    "MountainCarContinuous-v0": dict(total_steps=1_000_000, gae_lambda=0.98),
+    "Swimmer-v5": dict(gamma=0.9999),
+    "Ant-v5": dict(log_std_init=-1.0),
+}
+
+
+def tuned_defaults(env: str, algo: str) -> dict:
+    """The changes from the settings' own defaults that ``default_config(env, algo)``
+    makes (the layers of the module docstring), options the algorithm lacks left out."""
+    spec = get_algo(algo)
+    allowed = {s.name for s in COMMON_SETTINGS} | {s.name for s in spec.options}
+    out: dict = {}
+    kind = env_kind(env)
+    for table in (ENV_DEFAULTS, spec.defaults):
+        for key in (kind, env):
+            out.update(table.get(key, {}))
+    return {k: v for k, v in out.items() if k in allowed}
+
+
+class _Tuned(Mapping):
+    """``TUNED[(env, algo)]``: ``tuned_defaults(env, algo)`` for every known environment and
+    registered algorithm (computed when read, so a registered algorithm appears)."""
+
+    def __getitem__(self, key):
+        env, algo = key
+        if env not in _known_envs() or algo not in ALGOS:
+            raise KeyError(key)
+        return tuned_defaults(env, algo)
+
+    def __iter__(self):
+        return ((env, algo) for env in _known_envs() for algo in ALGOS)
+
+    def __len__(self):
+        return len(_known_envs()) * len(ALGOS)
+
+
+def _known_envs() -> tuple:
+    from .envs import SUPPORTED_ENVS
+
+    return SUPPORTED_ENVS
+
+
+TUNED: Mapping = _Tuned()
 
 
 def default_config(env: str = "CartPole-v1", algo: str = "npg", **overrides) -> TrainConfig:
-    """The tuned configuration for ``env`` and ``algo`` (``TUNED``), ``overrides`` applied."""
-    if env not in SUPPORTED_ENVS:
-        raise NPGInputError(f"unknown environment {env!r}; supported: {', '.join(SUPPORTED_ENVS)}")
-    if algo not in ALGOS:
-        raise NPGInputError(f"unknown algo {algo!r}; allowed: {', '.join(ALGOS)}")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise NPGInputError(f"unknown config fields {unknown}; allowed: {sorted(names)}")
-    return TrainConfig(**{**TUNED.get((env, algo), {}), **overrides, "env": env, "algo": algo})
+    """The tuned configuration for ``env`` and ``algo`` (``tuned_defaults``), ``overrides``
+    (common fields or the algorithm's options) applied."""
+    check_env_id(env)
+    get_algo(algo)
+    return TrainConfig(**{**tuned_defaults(env, algo), **overrides, "env": env, "algo": algo})

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import NPGInputError
 
 __all__ = ["EnvSpec", "make_env", "SUPPORTED_ENVS", "GYMNAX_ENVS", "MUJOCO_ENVS", "SOLVED_AT",
-           "PUBLISHED", "is_host_env"]
+           "PUBLISHED", "is_host_env", "env_kind", "check_env_id"]
 
 # gymnasium IDs that gymnax implements: rolled out on the device
 GYMNAX_ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0")
@@ -47,6 +47,20 @@ PUBLISHED = {
     "tianshou NPG": {"HalfCheetah-v5": 3485.0, "Hopper-v5": 1915.0, "Walker2d-v5": 2503.0,
                      "Swimmer-v5": 31.5, "Ant-v5": 2358.0},
 }
+
+
+def check_env_id(env_id) -> None:
+    """Raise ``NPGInputError`` naming the supported IDs unless ``env_id`` is one."""
+    if env_id not in SUPPORTED_ENVS:
+        raise NPGInputError(
+            f"unknown environment {env_id!r}; supported: {', '.join(SUPPORTED_ENVS)}"
+        )
+
+
+def env_kind(env_id: str) -> str:
+    """``"mujoco"`` (rolled out on the host) or ``"gymnax"`` (on the device): the key of
+    the defaults that environments of a kind share (``config.ENV_DEFAULTS``)."""
+    return "mujoco" if env_id in MUJOCO_ENVS else "gymnax"
 
 
 def is_host_env(env_id: str) -> bool:
@@ -76,10 +90,7 @@ def make_env(env_id: str) -> EnvSpec:
     >>> spec.obs_dim, spec.action_dim, spec.head
     (4, 2, 'categorical')
     """
-    if env_id not in SUPPORTED_ENVS:
-        raise NPGInputError(
-            f"unknown environment {env_id!r}; supported: {', '.join(SUPPORTED_ENVS)}"
-        )
+    check_env_id(env_id)
     if is_host_env(env_id):
         return _mujoco_spec(env_id)
     env, params = _gymnax_env(env_id)

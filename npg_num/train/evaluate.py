@@ -21,56 +21,35 @@ episodes. Bad input (no run, an unreadable checkpoint) is one line on stderr, ex
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 
-from npg_num.train.devices import add_hang_guard as _add_hang_guard  # noqa: E402
+import numpy as np
 
-_add_hang_guard()
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from ..errors import NPGInputError  # noqa: E402
+from ..console import OneLineParser, run_main, whole_in
+from ..errors import NPGInputError
 
 __all__ = ["main", "evaluate_run", "EvalResult"]
 
 PROG = "npg-eval"
+# reset seeds 1_000_000 * (1 + S) + 1_000 * seed index + episode stay below 2^31 and do not
+# collide across trained seeds (at most 1,000 episodes each)
+MAX_EVAL_SEED = 2000
+MAX_EPISODES = 1000
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise _UsageError(f"{message} (see {PROG} --help)")
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: a whole number >= ``minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return parse
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, allow_abbrev=False,
-                     description="Evaluate the deterministic policy of a training run's last "
-                     "checkpoint (frozen observation normalization), N episodes per seed.")
+def build_parser():
+    parser = OneLineParser(prog=PROG,
+                           description="Evaluate the deterministic policy of a training run's "
+                           "last checkpoint (frozen observation normalization), N episodes per "
+                           "seed.")
     parser.add_argument("run", metavar="DIR", help="a run directory written by npg-train")
-    parser.add_argument("--episodes", type=_int_at_least(1), default=10, metavar="N",
-                        help="episodes per trained seed (default: 10)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
-                        help="seed of the evaluation episodes' resets (default: 0)")
+    parser.add_argument("--episodes", type=whole_in(1, MAX_EPISODES), default=10, metavar="N",
+                        help=f"episodes per trained seed, 1 to {MAX_EPISODES} (default: 10)")
+    parser.add_argument("--seed", type=whole_in(0, MAX_EVAL_SEED), default=0, metavar="S",
+                        help=f"seed of the evaluation episodes' resets, 0 to {MAX_EVAL_SEED} "
+                        "(default: 0)")
     return parser
 
 
@@ -98,8 +77,8 @@ def _reset_seed(eval_seed: int, seed_index: int, episode: int) -> int:
 def _load(run: Path):
     """(config, learner state) of the run in ``run``: theta, obs_norm, with seeds first."""
     from .checkpoint import load_checkpoint
-    from .cli import CHECKPOINT_FILE, CONFIG_FILE
     from .config import TrainConfig
+    from .rundir import CHECKPOINT_FILE, CONFIG_FILE
     from .runner import make_runner
     from .state import TrainState
 
@@ -235,16 +214,12 @@ def evaluate_run(run, episodes: int = 10, eval_seed: int = 0) -> EvalResult:
     return EvalResult([config.seed + i for i in range(config.seeds)], returns, lengths)
 
 
-def main(argv=None) -> int:
-    """Entry point of ``npg-eval``; returns the exit code (2 for bad input)."""
-    try:
-        args = build_parser().parse_args(argv)
-        result = evaluate_run(args.run, args.episodes, args.seed)
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-    except (_UsageError, NPGInputError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+def _main(argv) -> int:
+    from .devices import add_hang_guard
+
+    args = build_parser().parse_args(argv)
+    add_hang_guard()  # before the first JAX computation
+    result = evaluate_run(args.run, args.episodes, args.seed)
     print(f"{'seed':>6} {'episodes':>8} {'mean':>10} {'std':>9} {'min':>10} {'max':>10} "
           f"{'length':>7}")
     for seed, r, n in zip(result.seeds, result.returns, result.lengths):
@@ -252,6 +227,11 @@ def main(argv=None) -> int:
               f"{r.max():>10.1f} {n.mean():>7.0f}")
     print(f"mean_return={result.mean:.2f} std={result.std:.2f}")
     return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of ``npg-eval``; returns the exit code (2 for bad input, one line)."""
+    return run_main(PROG, lambda: _main(argv))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ reset (``next_obs``, for bootstrapping truncated episodes) and the one after
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -175,15 +176,16 @@ class GymnasiumEnvs:
 
 
 class _Shared:
-    """numpy arrays over one file-backed shared mapping (in /dev/shm where there is one).
+    """numpy arrays over one anonymous shared mapping (``memfd_create``; an unlinked
+    temporary file where the system has none).
 
-    The creator makes and maps the file; the worker maps it and unlinks it at once
-    (``unlink``), so nothing is left behind however either process ends."""
+    The mapping has no name on any file system, so nothing is left behind however the
+    processes end: the creator passes its file descriptor to the worker (``pass_fds``),
+    which maps it; the memory goes when the last process mapping it ends."""
 
-    def __init__(self, shapes: dict, path: Optional[str] = None):
+    def __init__(self, shapes: dict, fd: Optional[int] = None):
         import mmap
         import os
-        import tempfile
 
         self.layout, offset = {}, 0
         for key, (shape, dtype) in shapes.items():
@@ -191,34 +193,42 @@ class _Shared:
             self.layout[key] = (offset, tuple(shape), np.dtype(dtype).str)
             offset += -(-size // 8) * 8
         size = max(offset, 8)
-        if path is None:
-            where = "/dev/shm" if os.path.isdir("/dev/shm") else None
-            fd, path = tempfile.mkstemp(prefix="npg-envs-", dir=where)
+        if fd is None:
+            fd = _anonymous_file()
             os.ftruncate(fd, size)
-        else:
-            fd = os.open(path, os.O_RDWR)
-        self.path = path
-        try:
-            self._map = mmap.mmap(fd, size)
-        finally:
-            os.close(fd)
+        self.fd = fd  # kept open until the worker has it (``close_fd``)
+        self._map = mmap.mmap(fd, size)
         self.arrays = {k: np.ndarray(shape, dtype, self._map, off)
                        for k, (off, shape, dtype) in self.layout.items()}
 
-    def unlink(self) -> None:
+    def close_fd(self) -> None:
         import os
 
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def close(self) -> None:
+        self.close_fd()
         self.arrays = {}
         try:
             self._map.close()
         except BufferError:  # a view still alive: the mapping goes with the process
             pass
+
+
+def _anonymous_file() -> int:
+    """A file descriptor of memory that no path names."""
+    import os
+    import tempfile
+
+    try:
+        return os.memfd_create("npg-envs")
+    except (AttributeError, OSError):
+        where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        fd, path = tempfile.mkstemp(prefix="npg-envs-", dir=where)
+        os.unlink(path)
+        return fd
 
 
 def _block_shapes(k: int, obs_dim: int, action_dim: int) -> dict:
@@ -227,18 +237,19 @@ def _block_shapes(k: int, obs_dim: int, action_dim: int) -> dict:
             "terminated": ((k,), bool), "truncated": ((k,), bool)}
 
 
-def serve_block(conn, env_id: str, seeds, path: str, action_dim: int) -> None:
+def serve_block(conn, env_id: str, seeds, shm_fd: int, action_dim: int) -> None:
     """A worker's loop (``python -m npg_num.train.host_worker``): step its block of
-    environments when asked (``b"s"``), results into the shared mapping at ``path``;
-    other requests are pickled ``(command, argument)`` pairs."""
+    environments when asked (``b"s"``), results into the shared mapping ``shm_fd``;
+    other requests are pickled ``(command, argument)`` pairs. Ends quietly when its
+    parent closes the connection or is gone."""
     import pickle
 
     envs = GymnasiumEnvs(env_id, seeds)
-    shared = _Shared(_block_shapes(envs.n, envs.obs_dim, action_dim), path)
-    shared.unlink()  # both processes map it now: it goes when the second one ends
+    shared = _Shared(_block_shapes(envs.n, envs.obs_dim, action_dim), shm_fd)
+    shared.close_fd()  # mapped: the descriptor is no longer needed
     a = shared.arrays
-    conn.send(envs.obs_dim)
     try:
+        conn.send(envs.obs_dim)
         while True:
             msg = conn.recv_bytes()
             if msg == b"s":
@@ -263,6 +274,27 @@ def serve_block(conn, env_id: str, seeds, path: str, action_dim: int) -> None:
     finally:
         shared.close()
         envs.close()
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    """SIGINT, SIGTERM and SIGHUP ignored in this process for the block (main thread only):
+    a child started inside it starts with them ignored, so Ctrl-C, a scheduler's SIGTERM
+    to every process of the job or a closed terminal stop only the parent, which saves
+    its run and then closes its workers."""
+    import signal
+
+    saved = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
+                saved[sig] = signal.signal(sig, signal.SIG_IGN)
+            except ValueError:  # not the main thread
+                break
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 class SubprocEnvs:
@@ -308,12 +340,17 @@ class SubprocEnvs:
 
         shared = _Shared(_block_shapes(len(seeds), self.obs_dim, len(self.action_low)))
         here, there = socket.socketpair()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "npg_num.train.host_worker", str(there.fileno()), env_id,
-             ",".join(str(s) for s in seeds), shared.path, str(len(self.action_low))],
-            pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL,
-        )
-        there.close()
+        try:
+            with _signals_ignored():  # inherited through exec: the worker ignores them too
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "npg_num.train.host_worker", str(there.fileno()),
+                     env_id, ",".join(str(s) for s in seeds), str(shared.fd),
+                     str(len(self.action_low))],
+                    pass_fds=(there.fileno(), shared.fd), stdin=subprocess.DEVNULL,
+                )
+        finally:
+            there.close()
+            shared.close_fd()  # the worker has its own copy of the descriptor
         return Connection(here.detach()), proc, shared
 
     def _wait_ready(self) -> None:
@@ -394,7 +431,6 @@ class SubprocEnvs:
                 proc.kill()
                 proc.wait()
             conn.close()
-            shared.unlink()
             shared.close()
         self._workers = []
         self.local.close()

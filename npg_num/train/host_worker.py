@@ -1,19 +1,27 @@
-"""A worker process of ``host_envs.SubprocEnvs``: ``python -m npg_num.train.host_worker FD
-ENV_ID SEEDS PATH ACTION_DIM`` steps one block of gymnasium environments for its parent,
-talking over the socket ``FD`` and the shared mapping at ``PATH``."""
+"""A worker process of ``host_envs.SubprocEnvs``: ``python -m npg_num.train.host_worker
+SOCKET_FD ENV_ID SEEDS SHM_FD ACTION_DIM`` steps one block of gymnasium environments for
+its parent, talking over the socket ``SOCKET_FD`` and the shared mapping ``SHM_FD``.
+
+It ignores SIGINT, SIGTERM and SIGHUP from its first line (its parent also starts it with
+them ignored): the parent handles them, saves its run and closes its workers; a worker
+whose parent is gone ends when its socket closes.
+"""
 
 import signal
-import sys
-from multiprocessing.connection import Connection
 
-from npg_num.train.host_envs import serve_block
+for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_sig, signal.SIG_IGN)
+
+import sys  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
 
 
 def main(argv) -> None:
-    fd, env_id, seeds, path, action_dim = argv
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from npg_num.train.host_envs import serve_block
+
+    fd, env_id, seeds, shm_fd, action_dim = argv
     seeds = [int(s) for s in seeds.split(",")]
-    serve_block(Connection(int(fd)), env_id, seeds, path, int(action_dim))
+    serve_block(Connection(int(fd)), env_id, seeds, int(shm_fd), int(action_dim))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ pieces: ``init(key)``, ``update(state)`` and ``chunk(length)`` (a jit-friendly f
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -40,7 +39,8 @@ from .sampling import gumbel, normal
 from .state import TrainState, new_episodes, pack_metrics, unpack_metrics, zero_metrics
 from .update import ValueNet, make_learn, make_value_fit, value_network
 
-__all__ = ["Trainer", "make_trainer", "make_train", "init_networks", "HostTrainer"]
+__all__ = ["Trainer", "make_trainer", "make_train", "init_networks", "init_learner",
+           "learner_parts", "LearnerParts"]
 
 
 @dataclass(frozen=True)
@@ -230,159 +230,3 @@ def make_train(config: TrainConfig, *, advantage_hook: Optional[Callable] = None
     """
     return jax.jit(make_trainer(config, advantage_hook=advantage_hook).train,
                    compiler_options=compiler_options())
-
-
-class HostTrainer:
-    """The training loop with the rollout on the host (MuJoCo, ``host_envs``).
-
-    One update: ``begin`` (jitted: the next key, the action noise, the batch order bits,
-    from each seed's key), the rollout (``rollout_host``: one jitted policy call per step
-    for every seed's environments at once), then ``learn``, the same jitted function the
-    device loop runs after its rollout (``update.make_learn``). ``learn`` and ``begin``
-    run ``per_seed`` (each device its own seeds); the policy calls run on one device.
-
-    ``init() -> TrainState`` (seeds stacked first); ``run(state, n) -> (state, Metrics)``
-    with arrays [seeds, n]; ``snapshot()`` / ``restore(snapshot)`` save and load the
-    simulators (``host_envs.HostSnapshot``; ``None`` where the backend cannot).
-    ``timers`` accumulates seconds: ``simulator`` and ``policy`` (the rollout), ``begin``
-    (the next key and the noise, to the policy's device), ``transfer`` (the batch to the
-    learners' devices), ``learn_first`` (the first update's learn, compile included) and
-    ``learn`` (the others).
-    """
-
-    def __init__(self, config: TrainConfig, sharding, *, envs=None,
-                 advantage_hook: Optional[Callable] = None):
-        from .devices import per_seed, seed_keys
-        from .rollout_host import make_act
-
-        cfg = self.config = config
-        dtype = self.dtype = jnp.dtype(cfg.dtype)
-        parts = learner_parts(cfg, advantage_hook)
-        self.spec, self.policy, self.value = parts.spec, parts.policy, parts.value
-        algo, optimizer, learn = parts.algo, parts.optimizer, parts.learn
-        n_envs, n_steps, a_dim = cfg.num_envs, cfg.num_steps, self.spec.action_dim
-        splits = np.cumsum([2, n_steps * n_envs * a_dim])
-
-        def begin(key):
-            bits = jax.random.bits(key, (int(splits[-1]) + cfg.batch_size,), jnp.uint32)
-            key, noise_bits, perm_bits = jnp.split(bits, splits.tolist())
-            return key, normal(noise_bits, dtype).reshape(n_steps, n_envs, a_dim), perm_bits
-
-        def init_one(key):
-            return init_learner(key, cfg, self.spec, algo, optimizer)
-
-        opts = compiler_options()
-        self.sharding = sharding
-        self.keys = jax.device_put(seed_keys(cfg), sharding)
-        self._init = jax.jit(per_seed(init_one, sharding), compiler_options=opts)
-        self._begin = jax.jit(per_seed(begin, sharding), compiler_options=opts)
-        self._learn = jax.jit(per_seed(learn, sharding), compiler_options=opts)
-        self._act = make_act(cfg, self.policy)
-        self._device = jax.devices()[0]
-        self._envs = envs
-        self.timers: dict = {}
-
-    @property
-    def envs(self):
-        """The simulators, started on first use (a template or a compile needs none).
-        Environment i of seed s starts from the seed 10_000 * s + i, then draws from its
-        own generator."""
-        if self._envs is None:
-            from .host_envs import make_host_envs
-
-            cfg = self.config
-            seeds = [10_000 * (cfg.seed + s) + i for s in range(cfg.seeds)
-                     for i in range(cfg.num_envs)]
-            self._envs = make_host_envs(cfg.env, seeds, cfg.host_backend)
-        return self._envs
-
-    def _shape(self, flat):
-        return flat.reshape((self.config.seeds, self.config.num_envs) + flat.shape[1:])
-
-    def init(self) -> TrainState:
-        learner = self._init(self.keys)
-        obs = self._shape(self.envs.reset_all()).astype(self.dtype)
-        s, e = self.config.seeds, self.config.num_envs
-        episodes = jax.tree.map(lambda x: np.broadcast_to(x, (s,) + x.shape).copy(),
-                                jax.device_get(new_episodes(e, self.dtype)))
-        return TrainState(env_state=(), obs=obs, episodes=episodes, **learner)
-
-    def template(self) -> TrainState:
-        """The state's shapes and dtypes (for loading a checkpoint), without stepping."""
-        learner = jax.eval_shape(self._init, self.keys)
-        s, e = self.config.seeds, self.config.num_envs
-        obs = jax.ShapeDtypeStruct((s, e, self.spec.obs_dim), self.dtype)
-        episodes = jax.tree.map(lambda x: jax.ShapeDtypeStruct((s,) + x.shape, x.dtype),
-                                jax.eval_shape(lambda: new_episodes(e, self.dtype)))
-        return TrainState(env_state=(), obs=obs, episodes=episodes, **learner)
-
-    def run(self, state: TrainState, n: int):
-        """``n`` updates from ``state``; returns the state and ``Metrics`` [seeds, n]."""
-        from .rollout_host import HostEpisodes, host_rollout
-        from .state import Episodes
-
-        timers, clock = self.timers, time.perf_counter
-        rows = []
-        for _ in range(n):
-            t0 = clock()
-            key, noise, perm_bits = self._begin(state.key)
-            put = lambda x: jax.device_put(x, self._device)  # noqa: E731
-            theta, obs_norm, noise = jax.block_until_ready(
-                (put(state.theta), put(state.obs_norm), put(noise)))
-            t1 = clock()
-            episodes = HostEpisodes.from_device(state.episodes)
-            finished_before = episodes.finished.copy()
-            traj, obs = host_rollout(self.envs, self._act, theta, obs_norm, noise,
-                                        np.asarray(state.obs), episodes,
-                                        self.config.num_steps, self.dtype, timers)
-            t2 = clock()
-            rolled = state._replace(obs=obs.astype(self.dtype), episodes=Episodes(*episodes),
-                                    key=key)
-            rolled, traj = jax.block_until_ready(jax.device_put((rolled, traj), self.sharding))
-            t3 = clock()
-            state, metrics = self._learn(rolled, traj, perm_bits, finished_before)
-            rows.append(jax.device_get(metrics))
-            t4 = clock()
-            # the first learn compiles its program (or loads it from the cache)
-            learn = "learn" if "learn_first" in timers else "learn_first"
-            for name, secs in (("begin", t1 - t0), ("transfer", t3 - t2), (learn, t4 - t3)):
-                timers[name] = timers.get(name, 0.0) + secs
-        stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *rows)
-        return state, stacked
-
-    def compile(self, state: TrainState):
-        """Compile ``learn`` for this run's shapes and placement (its first update then
-        finds it compiled); returns the compiled program, for its memory figures."""
-        from .state import Transition
-
-        cfg, s = self.config, self.config.seeds
-        lead = (s, cfg.num_steps, cfg.num_envs)
-        zeros = lambda *shape, dtype=self.dtype: np.zeros(lead + shape, dtype)  # noqa: E731
-        traj = Transition(obs=zeros(self.spec.obs_dim), action=zeros(self.spec.action_dim),
-                          reward=zeros(), terminated=zeros(dtype=bool), done=zeros(dtype=bool),
-                          next_obs=zeros(self.spec.obs_dim))
-        _, noise, perm_bits = self._begin(state.key)  # placed as the loop's own will be
-        put = lambda x: jax.device_put(x, self._device)  # noqa: E731
-        self._act.lower(put(state.theta), put(state.obs_norm), np.asarray(state.obs),
-                        put(noise), 0).compile()
-        rolled, traj = jax.device_put((state._replace(obs=np.asarray(state.obs)), traj),
-                                      self.sharding)
-        finished = np.zeros((s, cfg.num_envs), np.asarray(state.episodes.finished).dtype)
-        return self._learn.lower(rolled, traj, perm_bits, finished).compile()
-
-    def snapshot(self):
-        return self.envs.snapshot()
-
-    def snapshot_template(self):
-        """Arrays shaped like ``snapshot()``, without starting the simulators."""
-        from .host_envs import snapshot_template
-
-        return snapshot_template(self.config.env, self.config.seeds * self.config.num_envs)
-
-    def restore(self, snapshot) -> np.ndarray:
-        """Put the simulators back to ``snapshot``; returns their observations [S, E, D]."""
-        return self._shape(self.envs.restore(snapshot))
-
-    def close(self) -> None:
-        if self._envs is not None:
-            self._envs.close()

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .checkpoint import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 __all__ = ["plot_learning_curve"]
 

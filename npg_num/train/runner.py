@@ -1,27 +1,40 @@
-"""Runners: the training loop in chunks of updates, for the CLI and the benchmarks, one
-interface for both rollout sources.
+"""Runners: the training loop in chunks of updates, one interface for both rollout sources
+(the layer between the pure training functions of ``loop`` and a run on disk, ``session``).
 
 - ``DeviceRunner``: gymnax environments; a chunk of updates is one jitted program
   (``Trainer.chunk``) run ``per_seed`` over the devices.
-- ``HostRunner``: MuJoCo environments (``loop.HostTrainer``); a chunk is a Python loop of
-  updates, each a host rollout and the same jitted ``learn``.
+- ``HostRunner``: environments stepped on the host (MuJoCo, ``host_envs``); a chunk is a
+  Python loop of updates, each a host rollout (one jitted policy call per step for every
+  seed's environments at once) and the same jitted ``learn`` as the device loop.
 
-Both offer ``fresh_state()``, ``run(state, n) -> (state, Metrics [seeds, n] as numpy)``,
-and the checkpoint round trip ``checkpoint_tree(state)`` / ``template()`` /
-``from_checkpoint(tree)``; a host runner's checkpoint also holds its simulators
-(``host_envs.HostSnapshot``) where the backend can save them.
+Both offer ``fresh_state()``; ``run(state, n, should_stop) -> (state, Metrics)`` with
+arrays [seeds, k], k <= n updates (a host runner stops early between updates once
+``should_stop()`` is true; a device chunk is one program and always runs whole);
+``compile(state)``; the checkpoint round trip ``checkpoint_tree(state)`` / ``template()``
+/ ``from_checkpoint(tree)`` (a host runner's checkpoint also holds its simulators,
+``host_envs.HostSnapshot``, where the backend can save them); ``timers``; ``close()``.
 """
 
 from __future__ import annotations
 
+import time
+from typing import Callable, Optional
+
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from .config import TrainConfig
 from .devices import compiler_options, per_seed, seed_keys, seed_sharding
 from .envs import is_host_env
 from .host_envs import can_snapshot
+from .state import TrainState, new_episodes
 
 __all__ = ["DeviceRunner", "HostRunner", "make_runner"]
+
+
+def _never() -> bool:
+    return False
 
 
 class DeviceRunner:
@@ -29,19 +42,19 @@ class DeviceRunner:
 
     resumes_exactly = True
 
-    def __init__(self, config: TrainConfig, chunk_len: int):
+    def __init__(self, config: TrainConfig, chunk_len: int = 1, *, sharding=None):
         from .loop import make_trainer
 
         self.config = config
         self.trainer = make_trainer(config)
-        self.sharding = seed_sharding(config.seeds)
+        self.sharding = sharding if sharding is not None else seed_sharding(config.seeds)
         self.keys = jax.device_put(seed_keys(config), self.sharding)
         opts = compiler_options()
         # each device trains its own seeds (per_seed: no cross-device barrier in the CG and
         # line-search loops). Every leaf of the initial state comes out sharded like the
         # seeds, so the chunk program compiled for it serves every chunk (under plain
         # jit(vmap(init)) the leaves that do not depend on the key came out replicated,
-        # and the chunk program compiled again for the state it returned: about 2 s)
+        # and the chunk program compiled again for the state it returned)
         self.init_fn = jax.jit(per_seed(self.trainer.init, self.sharding),
                                compiler_options=opts)
         self.chunk_len = chunk_len
@@ -49,17 +62,15 @@ class DeviceRunner:
             per_seed(self.trainer.chunk(chunk_len), self.sharding, in_axes=(0, None)),
             compiler_options=opts,
         )
-
-    @property
-    def devices(self) -> int:
-        return len(self.sharding.mesh.devices.flat)
+        self.timers: dict = {}
 
     def fresh_state(self):
         return self.init_fn(self.keys)
 
-    def run(self, state, n_active: int):
+    def run(self, state, n_active: int, should_stop: Callable = _never):
         state, metrics = self.chunk_fn(state, n_active)
-        return state, jax.device_get(metrics)
+        metrics = jax.device_get(metrics)
+        return state, jax.tree.map(lambda x: x[:, :n_active], metrics)
 
     def compile(self, state):
         """The chunk program compiled for ``state`` (jit reuses it); for its memory."""
@@ -67,10 +78,6 @@ class DeviceRunner:
 
     def checkpoint_tree(self, state):
         return state
-
-    @property
-    def timers(self) -> dict:
-        return {}
 
     def template(self):
         return jax.eval_shape(self.init_fn, self.keys)
@@ -83,44 +90,162 @@ class DeviceRunner:
 
 
 class HostRunner:
-    """MuJoCo environments on the host: ``loop.HostTrainer`` in chunks."""
+    """Environments on the host (MuJoCo, ``host_envs``).
 
-    def __init__(self, config: TrainConfig, chunk_len: int, *, envs=None):
-        from .loop import HostTrainer
+    One update: ``begin`` (jitted: the next key, the action noise, the batch order bits,
+    from each seed's key), the rollout (``rollout_host``), then ``learn``, the jitted
+    function the device loop runs after its rollout (``update.make_learn``). ``learn``
+    and ``begin`` run ``per_seed`` (each device its own seeds); the policy calls run on
+    one device. ``timers`` accumulates seconds: ``simulator`` and ``policy`` (the
+    rollout), ``begin`` (the next key and the noise, to the policy's device),
+    ``transfer`` (the batch to the learners' devices), ``learn_first`` (the first
+    update's learn, compile included) and ``learn`` (the others).
 
-        self.config = config
-        self.sharding = seed_sharding(config.seeds)
-        self.trainer = HostTrainer(config, self.sharding, envs=envs)
+    ``envs``: the simulators to use (default: started on first use from the config,
+    environment i of seed s from the reset seed 10_000 * s + i); ``sharding``: the seeds'
+    placement (default ``seed_sharding(config.seeds)``).
+    """
+
+    def __init__(self, config: TrainConfig, chunk_len: int = 1, *, envs=None, sharding=None,
+                 advantage_hook: Optional[Callable] = None):
+        from .loop import init_learner, learner_parts
+        from .rollout_host import make_act
+        from .sampling import normal
+
+        cfg = self.config = config
+        dtype = self.dtype = jnp.dtype(cfg.dtype)
+        parts = learner_parts(cfg, advantage_hook)
+        self.spec, self.policy, self.value = parts.spec, parts.policy, parts.value
+        n_envs, n_steps, a_dim = cfg.num_envs, cfg.num_steps, self.spec.action_dim
+        splits = np.cumsum([2, n_steps * n_envs * a_dim])
+
+        def begin(key):
+            bits = jax.random.bits(key, (int(splits[-1]) + cfg.batch_size,), jnp.uint32)
+            key, noise_bits, perm_bits = jnp.split(bits, splits.tolist())
+            return key, normal(noise_bits, dtype).reshape(n_steps, n_envs, a_dim), perm_bits
+
+        def init_one(key):
+            return init_learner(key, cfg, self.spec, parts.algo, parts.optimizer)
+
+        opts = compiler_options()
+        self.sharding = sharding if sharding is not None else seed_sharding(cfg.seeds)
+        self.keys = jax.device_put(seed_keys(cfg), self.sharding)
+        self._init = jax.jit(per_seed(init_one, self.sharding), compiler_options=opts)
+        self._begin = jax.jit(per_seed(begin, self.sharding), compiler_options=opts)
+        self._learn = jax.jit(per_seed(parts.learn, self.sharding), compiler_options=opts)
+        self._act = make_act(cfg, self.policy)
+        self._device = jax.devices()[0]
+        self._envs = envs
         self.resumes_exactly = (envs.can_snapshot if envs is not None
-                                else can_snapshot(config.host_backend))
+                                else can_snapshot(cfg.host_backend))
+        self.timers: dict = {}
 
     @property
-    def devices(self) -> int:
-        return len(self.sharding.mesh.devices.flat)
+    def envs(self):
+        """The simulators, started on first use (a template or a compile needs none)."""
+        if self._envs is None:
+            from .host_envs import make_host_envs
 
-    def fresh_state(self):
-        return self.trainer.init()
+            cfg = self.config
+            seeds = [10_000 * (cfg.seed + s) + i for s in range(cfg.seeds)
+                     for i in range(cfg.num_envs)]
+            self._envs = make_host_envs(cfg.env, seeds, cfg.host_backend)
+        return self._envs
 
-    def run(self, state, n_active: int):
-        return self.trainer.run(state, n_active)
+    def _shape(self, flat):
+        return flat.reshape((self.config.seeds, self.config.num_envs) + flat.shape[1:])
 
-    def compile(self, state):
-        return self.trainer.compile(state)
+    def fresh_state(self) -> TrainState:
+        learner = self._init(self.keys)
+        obs = self._shape(self.envs.reset_all()).astype(self.dtype)
+        s, e = self.config.seeds, self.config.num_envs
+        episodes = jax.tree.map(lambda x: np.broadcast_to(x, (s,) + x.shape).copy(),
+                                jax.device_get(new_episodes(e, self.dtype)))
+        return TrainState(env_state=(), obs=obs, episodes=episodes, **learner)
 
-    @property
-    def timers(self) -> dict:
-        return self.trainer.timers
+    def _state_template(self) -> TrainState:
+        learner = jax.eval_shape(self._init, self.keys)
+        s, e = self.config.seeds, self.config.num_envs
+        obs = jax.ShapeDtypeStruct((s, e, self.spec.obs_dim), self.dtype)
+        episodes = jax.tree.map(lambda x: jax.ShapeDtypeStruct((s,) + x.shape, x.dtype),
+                                jax.eval_shape(lambda: new_episodes(e, self.dtype)))
+        return TrainState(env_state=(), obs=obs, episodes=episodes, **learner)
+
+    def _update(self, state: TrainState):
+        """One update: rollout on the host, then ``learn``; returns (state, Metrics)."""
+        from .rollout_host import HostEpisodes, host_rollout
+        from .state import Episodes
+
+        timers, clock = self.timers, time.perf_counter
+        t0 = clock()
+        key, noise, perm_bits = self._begin(state.key)
+        put = lambda x: jax.device_put(x, self._device)  # noqa: E731
+        theta, obs_norm, noise = jax.block_until_ready(
+            (put(state.theta), put(state.obs_norm), put(noise)))
+        t1 = clock()
+        episodes = HostEpisodes.from_device(state.episodes)
+        finished_before = episodes.finished.copy()
+        traj, obs = host_rollout(self.envs, self._act, theta, obs_norm, noise,
+                                 np.asarray(state.obs), episodes, self.config.num_steps,
+                                 self.dtype, timers)
+        t2 = clock()
+        rolled = state._replace(obs=obs.astype(self.dtype), episodes=Episodes(*episodes),
+                                key=key)
+        rolled, traj = jax.block_until_ready(jax.device_put((rolled, traj), self.sharding))
+        t3 = clock()
+        state, metrics = self._learn(rolled, traj, perm_bits, finished_before)
+        metrics = jax.device_get(metrics)
+        t4 = clock()
+        # the first learn compiles its program (or loads it from the cache)
+        learn = "learn" if "learn_first" in timers else "learn_first"
+        for name, secs in (("begin", t1 - t0), ("transfer", t3 - t2), (learn, t4 - t3)):
+            timers[name] = timers.get(name, 0.0) + secs
+        return state, metrics
+
+    def run(self, state: TrainState, n: int, should_stop: Callable = _never):
+        """Up to ``n`` updates from ``state`` (fewer once ``should_stop()``, checked between
+        updates); returns the state and ``Metrics`` [seeds, k]."""
+        rows = []
+        for _ in range(n):
+            state, metrics = self._update(state)
+            rows.append(metrics)
+            if should_stop():
+                break
+        return state, jax.tree.map(lambda *xs: np.stack(xs, axis=1), *rows)
+
+    def compile(self, state: TrainState):
+        """Compile ``learn`` (and the policy call) for this run's shapes and placement (its
+        first update then finds them compiled); returns ``learn``'s compiled program."""
+        from .state import Transition
+
+        cfg, s = self.config, self.config.seeds
+        lead = (s, cfg.num_steps, cfg.num_envs)
+        zeros = lambda *shape, dtype=self.dtype: np.zeros(lead + shape, dtype)  # noqa: E731
+        traj = Transition(obs=zeros(self.spec.obs_dim), action=zeros(self.spec.action_dim),
+                          reward=zeros(), terminated=zeros(dtype=bool), done=zeros(dtype=bool),
+                          next_obs=zeros(self.spec.obs_dim))
+        _, noise, perm_bits = self._begin(state.key)  # placed as the loop's own will be
+        put = lambda x: jax.device_put(x, self._device)  # noqa: E731
+        self._act.lower(put(state.theta), put(state.obs_norm), np.asarray(state.obs),
+                        put(noise), 0).compile()
+        rolled, traj = jax.device_put((state._replace(obs=np.asarray(state.obs)), traj),
+                                      self.sharding)
+        finished = np.zeros((s, cfg.num_envs), np.asarray(state.episodes.finished).dtype)
+        return self._learn.lower(rolled, traj, perm_bits, finished).compile()
 
     def checkpoint_tree(self, state):
         """(state, simulators) where the backend can save them, else the state alone."""
-        snap = self.trainer.snapshot()
+        snap = self.envs.snapshot()
         return state if snap is None else (state, snap)
 
     def template(self):
-        state = self.trainer.template()
+        """The checkpoint's structure, shapes and dtypes, without starting the simulators."""
+        from .host_envs import snapshot_template
+
+        state = self._state_template()
         if not self.resumes_exactly:
             return state
-        snap = self.trainer.snapshot_template()
+        snap = snapshot_template(self.config.env, self.config.seeds * self.config.num_envs)
         return state, jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), snap)
 
     def from_checkpoint(self, tree):
@@ -128,12 +253,10 @@ class HostRunner:
         (a backend that cannot save them) restarted, with the episodes in flight."""
         if self.resumes_exactly:
             state, snap = tree
-            self.trainer.restore(snap)
+            self.envs.restore(snap)
             return state
-        from .state import new_episodes
-
         state = tree
-        obs = self.trainer._shape(self.trainer.envs.reset_all()).astype(state.obs.dtype)
+        obs = self._shape(self.envs.reset_all()).astype(state.obs.dtype)
         fresh = jax.device_get(new_episodes(self.config.num_envs, state.obs.dtype))
         # finished counts and last returns carry on; the interrupted episodes start over
         episodes = state.episodes._replace(
@@ -144,10 +267,11 @@ class HostRunner:
         return state._replace(obs=obs, episodes=episodes)
 
     def close(self) -> None:
-        self.trainer.close()
+        if self._envs is not None:
+            self._envs.close()
 
 
-def make_runner(config: TrainConfig, chunk_len: int):
+def make_runner(config: TrainConfig, chunk_len: int = 1):
     """The runner for ``config.env``: host (MuJoCo) or device (gymnax)."""
     if is_host_env(config.env):
         return HostRunner(config, chunk_len)

@@ -8,8 +8,9 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["unit_interval", "gumbel", "normal"]
+__all__ = ["unit_interval", "gumbel", "normal", "epoch_orders"]
 
 
 def unit_interval(bits, dtype):
@@ -24,3 +25,12 @@ def gumbel(bits, dtype):
 
 def normal(bits, dtype):
     return math.sqrt(2.0) * jax.scipy.special.erfinv(2.0 * unit_interval(bits, dtype) - 1.0)
+
+
+def epoch_orders(order, n_mini: int, epochs: int):
+    """Row e is ``order`` rolled by e * max(n_mini // epochs, 1), taken by one gather: a
+    fresh minibatch split per epoch from one random order (sorting is slow on CPU). Used
+    by the value fit and by PPO's policy epochs."""
+    batch = order.shape[0]
+    shift = max(n_mini // epochs, 1)
+    return order[(np.arange(batch)[None, :] - shift * np.arange(epochs)[:, None]) % batch]

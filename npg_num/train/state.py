@@ -41,41 +41,29 @@ class TrainState(NamedTuple):
     reward_norm: Any = ()  # ``normalization.RewardNorm`` with ``normalize_reward``, else ()
 
 
+class PolicyStepInfo(NamedTuple):
+    """What a policy step reports (``algos.step_info`` builds one); the middle columns of
+    ``Metrics``."""
+
+    kl: jax.Array  # mean KL(pi_old || pi_new) over the batch after the step (0 if rejected)
+    beta: jax.Array  # sqrt(2 delta / x^T F x), the natural step's scale (NaN: none)
+    accepted: jax.Array  # the policy step was applied
+    guard_ok: jax.Array  # the natural step's guard passed (finite, positive curvature)
+    line_search_steps: jax.Array  # trpo: backtracks before acceptance (npg: 0)
+    step_fraction: jax.Array  # fraction of the natural step applied (0 when rejected)
+    cg_residual: jax.Array  # ||g - (F + damping I) x|| (NaN: no linear system solved)
+    expected_improvement: jax.Array  # g . step, the linear model's gain
+    surrogate_improvement: jax.Array  # L(theta_new) - L(theta_old), measured
+    entropy: jax.Array  # mean policy entropy over the batch (before the step)
+
+
 class Metrics(NamedTuple):
-    """One row per update (per seed)."""
+    """One row per update (per seed): the columns of metrics.csv (``metrics_file``), the
+    policy step's ``PolicyStepInfo`` in the middle."""
 
     update: jax.Array  # 1-based index of this update
     env_steps: jax.Array  # environment steps so far (this seed)
     mean_return: jax.Array  # mean over envs of the last finished episode's return (NaN: none yet)
-    episodes: jax.Array  # episodes finished during this update's rollout
-    kl: jax.Array  # mean KL(pi_old || pi_new) over the batch after the step (0 if rejected)
-    beta: jax.Array  # sqrt(2 delta / x^T F x), the natural step's scale
-    accepted: jax.Array  # the policy step was applied
-    guard_ok: jax.Array  # natural_step's guard passed (finite, positive curvature)
-    line_search_steps: jax.Array  # trpo: backtracks before acceptance (npg: 0)
-    step_fraction: jax.Array  # fraction of the natural step applied (0 when rejected)
-    rejected_total: jax.Array  # rejected steps so far
-    cg_residual: jax.Array  # ||g - (F + damping I) x||
-    expected_improvement: jax.Array  # g . step, the linear model's gain
-    surrogate_improvement: jax.Array  # L(theta_new) - L(theta_old), measured
-    value_loss: jax.Array  # mean (V(s) - G^lambda)^2 before the value fit
-    entropy: jax.Array  # mean policy entropy over the batch (before the step)
-    data_ok: jax.Array  # every observation and reward of the batch was finite
-
-
-METRIC_COLUMNS = Metrics._fields
-
-
-class Transition(NamedTuple):
-    obs: jax.Array  # raw s_t
-    action: jax.Array
-    reward: jax.Array  # unscaled r_t
-    terminated: jax.Array
-    done: jax.Array
-    next_obs: jax.Array  # raw s_{t+1} before any automatic reset
-
-
-class PolicyStepInfo(NamedTuple):
     kl: jax.Array
     beta: jax.Array
     accepted: jax.Array
@@ -86,6 +74,25 @@ class PolicyStepInfo(NamedTuple):
     expected_improvement: jax.Array
     surrogate_improvement: jax.Array
     entropy: jax.Array
+    rejected_total: jax.Array  # rejected steps so far
+    episodes: jax.Array  # episodes finished during this update's rollout
+    value_loss: jax.Array  # mean (V(s) - G^lambda)^2 before the value fit
+    data_ok: jax.Array  # every observation and reward of the batch was finite
+
+
+# the policy step's info is a slice of Metrics, in its order (``Metrics(**info._asdict())``)
+if Metrics._fields[3:3 + len(PolicyStepInfo._fields)] != PolicyStepInfo._fields:
+    raise ImportError("Metrics must hold PolicyStepInfo's fields, in order, after mean_return")
+METRIC_COLUMNS = Metrics._fields
+
+
+class Transition(NamedTuple):
+    obs: jax.Array  # raw s_t
+    action: jax.Array
+    reward: jax.Array  # unscaled r_t
+    terminated: jax.Array
+    done: jax.Array
+    next_obs: jax.Array  # raw s_{t+1} before any automatic reset
 
 
 _INT_METRICS = ("update", "env_steps", "episodes", "line_search_steps", "rejected_total")

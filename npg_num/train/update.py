@@ -26,13 +26,13 @@ from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from ..networks import apply_mlp, mlp_policy_spec
 from .algos import PolicyBatch
 from .gae import gae
 from .normalization import normalize, normalize_rewards, update_obs_norm
+from .sampling import epoch_orders
 from .state import Metrics, TrainState, Transition
 
 __all__ = ["ValueNet", "value_network", "make_value_fit", "make_learn"]
@@ -83,14 +83,6 @@ def make_value_fit(config, value: ValueNet, optimizer) -> Callable:
     return fit
 
 
-def _epoch_orders(order, n_mini: int, epochs: int):
-    """Row e is ``jnp.roll(order, e * shift)``, taken by one gather: a fresh minibatch split
-    per value epoch from the one random order (sorting is slow on CPU)."""
-    batch = order.shape[0]
-    shift = max(n_mini // epochs, 1)
-    return order[(np.arange(batch)[None, :] - shift * np.arange(epochs)[:, None]) % batch]
-
-
 def make_learn(config, obs_dim: int, policy_step: Callable, value: ValueNet,
                value_fit: Callable, *, advantage_hook: Optional[Callable] = None) -> Callable:
     """``learn(state, traj, perm_bits, finished_before) -> (state, Metrics)``.
@@ -113,7 +105,7 @@ def make_learn(config, obs_dim: int, policy_step: Callable, value: ValueNet,
             return normalize(state.obs_norm, x, cfg.normalize_obs)
 
         order = jnp.argsort(perm_bits)
-        perms = _epoch_orders(order, n_mini, cfg.value_epochs)
+        perms = epoch_orders(order, n_mini, cfg.value_epochs)
         obs_b = norm(traj.obs).reshape(batch, obs_dim)
         values = value.apply(
             state.value_params,
@@ -167,7 +159,7 @@ def make_learn(config, obs_dim: int, policy_step: Callable, value: ValueNet,
 
 def _metrics(info, episodes, finished_before, n_update, batch, rejected, value_loss,
              dtype) -> Metrics:
-    """One update's row: the policy step's info, the episodes, the counters."""
+    """One update's row: the counters, the episodes, and the policy step's info."""
     has = episodes.finished > 0
     n_has = jnp.sum(has)
     mean_return = jnp.where(
@@ -179,18 +171,9 @@ def _metrics(info, episodes, finished_before, n_update, batch, rejected, value_l
         update=n_update,
         env_steps=(n_update * batch).astype(jnp.int32),
         mean_return=mean_return,
-        episodes=jnp.sum(episodes.finished - finished_before).astype(jnp.int32),
-        kl=info.kl,
-        beta=info.beta,
-        accepted=info.accepted,
-        guard_ok=info.guard_ok,
-        line_search_steps=info.line_search_steps,
-        step_fraction=info.step_fraction,
+        **info._asdict(),
         rejected_total=rejected,
-        cg_residual=info.cg_residual,
-        expected_improvement=info.expected_improvement,
-        surrogate_improvement=info.surrogate_improvement,
+        episodes=jnp.sum(episodes.finished - finished_before).astype(jnp.int32),
         value_loss=value_loss,
-        entropy=info.entropy,
         data_ok=jnp.asarray(True),
     )

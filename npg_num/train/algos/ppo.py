@@ -25,12 +25,14 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from .state import PolicyStepInfo
+from ...errors import NPGInputError
+from ..options import Setting, flag, number, whole
+from ..sampling import epoch_orders
+from .base import Algo, step_info
 
-__all__ = ["PPOState", "init_ppo", "make_ppo_step", "ppo_optimizer"]
+__all__ = ["PPO", "PPOState", "init_ppo", "make_ppo_step", "ppo_optimizer"]
 
 
 class PPOState(NamedTuple):
@@ -51,14 +53,6 @@ def init_ppo(config, theta) -> PPOState:
     return PPOState(ppo_optimizer(config).init(theta))
 
 
-def _epoch_orders(order, n_mini: int, epochs: int):
-    """Row e is ``order`` rolled by e * (n_mini // epochs): another minibatch split per
-    epoch from one random order (as ``update`` does for the value fit)."""
-    batch = order.shape[0]
-    shift = max(n_mini // epochs, 1)
-    return order[(np.arange(batch)[None, :] - shift * np.arange(epochs)[:, None]) % batch]
-
-
 def make_ppo_step(config, policy) -> Callable:
     """The PPO step: ``step(theta, PPOState, batch) -> (theta', PPOState', info)``."""
     head = policy.head
@@ -76,7 +70,7 @@ def make_ppo_step(config, policy) -> Callable:
         obs, actions, adv = batch.obs, batch.actions, batch.advantages
         out_old = jax.lax.stop_gradient(policy.apply(theta, obs))
         logp_old = head.log_prob(out_old, actions)
-        idx = _epoch_orders(batch.order, n_mini, epochs).reshape(-1, n_mini)
+        idx = epoch_orders(batch.order, n_mini, epochs).reshape(-1, n_mini)
 
         def minibatch(carry, i):
             th, s = carry
@@ -100,18 +94,50 @@ def make_ppo_step(config, policy) -> Callable:
         state = PPOState(jax.tree.map(keep, opt, algo_state.opt))
         dtype = theta.dtype
         zero = jnp.asarray(0.0, dtype)
-        info = PolicyStepInfo(
-            kl=keep(kl, zero).astype(dtype),
-            beta=jnp.asarray(jnp.nan, dtype),
+        info = step_info(
+            dtype,
+            kl=keep(kl, zero),
+            beta=jnp.nan,
             accepted=ok,
             guard_ok=ok,
-            line_search_steps=jnp.asarray(0, jnp.int32),
+            line_search_steps=0,
             step_fraction=keep(jnp.asarray(1.0, dtype), zero),
-            cg_residual=jnp.asarray(jnp.nan, dtype),
-            expected_improvement=keep(jnp.vdot(g, new - theta), zero).astype(dtype),
-            surrogate_improvement=keep(gain, zero).astype(dtype),
-            entropy=jnp.mean(head.entropy(out_old)).astype(dtype),
+            cg_residual=jnp.nan,
+            expected_improvement=keep(jnp.vdot(g, new - theta), zero),
+            surrogate_improvement=keep(gain, zero),
+            entropy=jnp.mean(head.entropy(out_old)),
         )
         return theta_new, state, info
 
     return step
+
+
+def check_minibatches(config) -> None:
+    if config.batch_size % config.ppo_minibatches:
+        raise NPGInputError(f"ppo_minibatches ({config.ppo_minibatches}) must divide the batch "
+                            f"({config.batch_size})")
+
+
+PPO_OPTIONS = (
+    Setting("ppo_epochs", "int", 10, "ppo: epochs over the batch per update", whole(1, 10_000)),
+    Setting("ppo_minibatches", "int", 4, "ppo: minibatches per epoch (must divide the batch)",
+            whole(1)),
+    Setting("ppo_clip", "float", 0.2, "ppo: the ratio is clipped to [1 - clip, 1 + clip], "
+            "in (0, 1)", number(0, 1, low_open=True, high_open=True)),
+    Setting("ppo_lr", "float", 1e-3, "ppo: Adam learning rate of the policy, > 0",
+            number(0, low_open=True)),
+    Setting("ppo_anneal_lr", "bool", True, "ppo: anneal the learning rate linearly to 0 over "
+            "the run", flag),
+    Setting("ppo_max_grad_norm", "float", 0.5, "ppo: clip each minibatch gradient to this "
+            "global norm, > 0", number(0, low_open=True)),
+    Setting("ppo_entropy_coef", "float", 0.0, "ppo: weight of the entropy bonus, >= 0",
+            number(0)),
+)
+
+# MuJoCo: rl-zoo's PPO learning rate 3e-4 and minibatches of 64 (2048 / 32), clip 0.2
+PPO = Algo(
+    "ppo", "PPO's clipped surrogate, epochs of minibatch Adam", make_ppo_step, init_ppo,
+    options=PPO_OPTIONS,
+    defaults={"mujoco": dict(ppo_lr=3e-4, ppo_minibatches=32)},
+    check=check_minibatches,
+)
