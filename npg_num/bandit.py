@@ -31,7 +31,14 @@ def expected_reward(family, theta, rewards):
 
 
 def surrogate(family, theta, other, rewards):
-    """L_theta(other), an importance-weighted expectation under the current theta."""
+    """L_theta(other), an importance-weighted expectation under the current theta.
+
+    Finite families sum exactly. Gaussian families integrate by Gauss-Hermite quadrature
+    under pi_theta, exact for polynomial integrands; the ratio pi_other / pi_theta is not
+    one, so the value is exact at other = theta (and its gradient there: the policy
+    gradient) and an approximation that degrades as other moves away from theta
+    (``tests/test_twins.py`` measures how far).
+    """
     fam = get_family(family)
     r = reward_fn(fam, rewards)
     eta = expected_reward(fam, theta, rewards)

@@ -101,6 +101,17 @@ def sym_bandit_fns(key: str):
     return lambdify(args, g), lambdify(args, step), lambdify(args, beta)
 
 
+@cache
+def sym_surrogate_fns(key: str):
+    """(eta, L) as functions of (theta, rewards) and (theta, other, rewards)."""
+    fam = npg_sym.FAMILIES[key]
+    b = npg_sym.bandit(fam)
+    other = tuple(sp.Symbol(f"{p.name}_other", **p.assumptions0) for p in fam.params)
+    eta = lambdify((*fam.params, *b.coefficients), npg_sym.expected_reward(b))
+    surrogate = lambdify((*fam.params, *other, *b.coefficients), npg_sym.surrogate(b, other))
+    return eta, surrogate
+
+
 def as_vector(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64).reshape(-1)
 

@@ -30,12 +30,21 @@ def run_module(module: str, args, *, env_extra=None, timeout=240, **kw):
                           timeout=timeout, **kw)
 
 
-def kill_9_after_rows(args, out: Path, rows: int, deadline_s: float = 200) -> int:
-    """Start ``npg-train args --out out`` and SIGKILL it once it has a checkpoint and more
-    than ``rows`` rows of metrics; returns the rows it had written when it died."""
+# 100 small updates (batch 4 x 16), a checkpoint after every one
+SMALL_RUN = [
+    "--env", "CartPole-v1", "--algo", "trpo", "--seeds", "2", "--num-envs", "4",
+    "--num-steps", "16", "--total-steps", "6400", "--checkpoint-every", "1",
+]
+
+
+def signal_after_rows(args, out: Path, rows: int, sig=signal.SIGKILL,
+                      deadline_s: float = 200) -> subprocess.CompletedProcess:
+    """Start ``npg-train args --out out``, send it ``sig`` once it has a checkpoint and
+    more than ``rows`` rows of metrics, and wait for it to end (its exit code and stderr;
+    ``rows`` in ``.stdout``: the rows written when the signal was sent)."""
     victim = subprocess.Popen([sys.executable, "-m", "npg_num.train.cli", *args, "--out",
                                str(out)], cwd=ROOT, env=cli_env(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     metrics = out / "metrics.csv"
     deadline = time.time() + deadline_s
     while time.time() < deadline and victim.poll() is None:
@@ -43,13 +52,38 @@ def kill_9_after_rows(args, out: Path, rows: int, deadline_s: float = 200) -> in
             if metrics.read_text().count("\n") > 1 + rows:
                 break
         time.sleep(0.02)
-    assert victim.poll() is None, "the run finished before it could be killed"
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    return metrics.read_text().count("\n") - 1
+    assert victim.poll() is None, "the run finished before it could be stopped"
+    sent_at = metrics.read_text().count("\n") - 1
+    os.kill(victim.pid, sig)
+    _, err = victim.communicate(timeout=120)
+    return subprocess.CompletedProcess(victim.args, victim.returncode, sent_at, err)
+
+
+def kill_9_after_rows(args, out: Path, rows: int, deadline_s: float = 200) -> int:
+    """``signal_after_rows`` with SIGKILL; returns the rows written when it died."""
+    signal_after_rows(args, out, rows, signal.SIGKILL, deadline_s)
+    return (out / "metrics.csv").read_text().count("\n") - 1
 
 
 def without_clock(path) -> dict:
     """A metrics.csv's columns, the clock columns left out."""
     return {k: v for k, v in read_metrics(path).items() if k not in CLOCK_COLUMNS}
 
+
+
+def one_error_line(stderr: str, prog: str = "npg-train") -> str:
+    """The only line of ``stderr``, an error of ``prog`` (no traceback)."""
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error:"), stderr
+    return lines[0]
+
+
+def assert_same_metrics(a_path, b_path) -> None:
+    """Two metrics.csv files hold the same rows, in the same order, clock aside."""
+    import numpy as np
+
+    a, b = without_clock(a_path), without_clock(b_path)
+    assert set(a) == set(b)
+    for name in a:  # same rows, same order, same values (NaN where NaN)
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

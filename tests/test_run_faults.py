@@ -30,33 +30,14 @@ from npg_num.train.rundir import (
     lock_run_dir, resume_config,
 )
 
-from clirun import cli_env, run_module, without_clock
+from clirun import SMALL_RUN, assert_same_metrics as _assert_same_metrics, cli_env, \
+    one_error_line as _one_error_line, run_module
 
 ROOT = Path(__file__).resolve().parents[1]
-# 100 small updates (batch 4 x 16), a checkpoint after every one (as tests/test_cli.py)
-SMALL_RUN = [
-    "--env", "CartPole-v1", "--algo", "trpo", "--seeds", "2", "--num-envs", "4",
-    "--num-steps", "16", "--total-steps", "6400", "--checkpoint-every", "1",
-]
 
 
 def _cli(args, timeout=240):
     return run_module("npg_num.train.cli", args, timeout=timeout)
-
-
-
-def _assert_same_metrics(a_path, b_path):
-    a, b = without_clock(a_path), without_clock(b_path)
-    assert set(a) == set(b)
-    for name in a:  # same rows, same order, same values (NaN where NaN)
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-
-
-def _one_error_line(stderr):
-    assert "Traceback" not in stderr, stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("npg-train: error:"), stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
