@@ -15,7 +15,8 @@ not absolute times across runs):
    rollout with the policy, and training (with and without compile) as fractions of them.
 4. sb3-contrib TRPO with the rl-zoo CartPole hyperparameters (n_envs 2, n_steps 512,
    batch 512, cg_damping 1e-3, GAE lambda 0.98, gamma 0.99, critic lr 1e-3, 20 critic
-   updates), 100k steps, when sb3_contrib imports (``pip install -e '.[bench]'``), and
+   updates), 100k steps, when sb3_contrib imports (the bench extra: ``pip install sb3-contrib
+   torch==2.13.0``), and
    the per-seed speed ratio.
 5. (unless --quick) Acrobot-v1 and Pendulum-v1 for 1M steps, 8 seeds, npg and trpo: the
    final return and the budget from which the mean return over seeds (averaged over the
@@ -280,25 +281,8 @@ def fmt_returns(r):
     return " ".join(f"{x:.1f}" for x in r)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="CartPole only (no 1M-step runs)")
-    parser.add_argument("--no-sb3", action="store_true", help="skip the sb3-contrib baseline")
-    parser.add_argument("--seeds", type=int, default=8)
-    args = parser.parse_args()
-    results = {"machine": {"devices": str(jax.devices()), "cpus": os.cpu_count(),
-                           "load_avg_at_start": os.getloadavg()}}
-    steps = 100_000
-    env_id = "CartPole-v1"
-    # as the CLI does once its imports are done (npg_num/cli.py, _Run): the garbage
-    # collector skips the objects imported so far, so collections while JAX traces the
-    # training programs do not walk all of them
-    make_env(env_id)  # imports gymnax
-    gc.freeze()
-    # the goal counts compilation: never reuse programs from JAX's persistent cache, even
-    # if JAX_COMPILATION_CACHE_DIR is set (the CLI subprocess below gets no cache either)
-    jax.config.update("jax_enable_compilation_cache", False)
-
+def cartpole_table(args, env_id: str, steps: int) -> dict:
+    """npg and trpo on CartPole, 1 and N seeds, compile and run timed apart."""
     print(f"## CartPole-v1, {steps // 1000}k steps per seed (compile and run timed apart)\n")
     print("| algo | seeds | compile s | run s | total s | s per seed | mean final | "
           "final return per seed |")
@@ -315,10 +299,12 @@ def main():
             print(f"| {algo} | {seeds} | {tc:.2f} | {tr:.2f} | {tc + tr:.2f} | "
                   f"{(tc + tr) / seeds:.2f} | {final.mean():.1f} | {fmt_returns(final)} |",
                   flush=True)
-    results["cartpole"] = {f"{a}_{s}": v for (a, s), v in cart.items()}
+    return cart
 
-    # what the two CPU settings of npg_num.train.devices buy, measured here: the same npg run
-    # with XLA's default compile options, and with all seeds on one device
+
+def cpu_settings_table(args, env_id: str, steps: int, cart: dict) -> dict:
+    """What the two CPU settings of npg_num.train.devices buy, measured here: the same npg
+    run with XLA's default compile options, and with all seeds on one device."""
     print(f"\n## npg, {args.seeds} seeds: the CPU settings of npg_num.train.devices, same run\n")
     print("| variant | devices | compile s | run s | total s | mean final |")
     print("|---|---|---|---|---|---|")
@@ -337,8 +323,11 @@ def main():
         variants[name] = dict(compile_s=tc, run_s=tr, devices=n, final=final.tolist())
         print(f"| {name} | {n} | {tc:.2f} | {tr:.2f} | {tc + tr:.2f} | {final.mean():.1f} |",
               flush=True)
-    results["cpu_settings"] = variants
+    return variants
 
+
+def cli_table(args) -> dict:
+    """npg-train end to end in fresh processes: cache off, empty, filled."""
     import tempfile
 
     print(f"\n## The CLI end to end: npg-train, CartPole-v1, {args.seeds} seeds, "
@@ -357,11 +346,10 @@ def main():
                                   overhead_s=overhead, final_mean=final)
             print(f"| {name} | {wall:.2f} | {compile_s:.2f} | {train_s:.2f} | {overhead:.2f} | "
                   f"{final:.1f} |", flush=True)
-    wall, train_s, final = (cli_runs["off (cold compile)"][k]
-                            for k in ("wall_s", "training_s", "final_mean"))
-    results["cli_runs"] = cli_runs
-    results["cli_end_to_end"] = dict(wall_s=wall, training_s=train_s, final_mean=final)
+    return cli_runs
 
+
+def parts_table(args, env_id: str, steps: int, cart: dict) -> dict:
     print(f"\n## Where the time goes ({args.seeds} seeds, each phase as its own jitted loop)\n")
     print("| algo | compile s | rollout s | policy step s (of which FVP/CG) | "
           "value fit s | rest (GAE, values, bookkeeping) s | full run s |")
@@ -376,8 +364,10 @@ def main():
         print(f"| {algo} | {full['compile_s']:.2f} | {p['rollout']:.2f} | "
               f"{p['policy_step']:.2f} ({p['fvp_cg']:.2f}) | {p['value_fit']:.2f} | {rest:.2f} | "
               f"{full['run_s']:.2f} |", flush=True)
-    results["time_parts"] = parts
+    return parts
 
+
+def throughput_table(args, env_id: str, steps: int, cart: dict, parts: dict) -> dict:
     cfg = default_config(env_id, "npg", seeds=args.seeds, total_steps=steps)
     n_envs = cfg.num_envs * args.seeds
     raw = raw_env_throughput(env_id, args.seeds, cfg.num_envs, cfg.num_updates * cfg.num_steps)
@@ -399,66 +389,98 @@ def main():
               f"{run_only / roll:.2f} |")
         print(f"| {algo} training, compile included | {with_compile:,.0f} | "
               f"{with_compile / raw:.3f} | {with_compile / roll:.2f} |")
-    results["throughput"] = dict(raw_env=raw, rollout=roll, training=thr)
+    return dict(raw_env=raw, rollout=roll, training=thr)
 
+
+def sb3_table(args, steps: int, cart: dict, results: dict) -> None:
+    print("\n## sb3-contrib TRPO (rl-zoo CartPole-v1 hyperparameters), same run\n", flush=True)
+    sb3 = sb3_trpo_cartpole(steps)
+    if sb3 is None:
+        print("sb3_contrib is not installed (pip install 'npg[bench]'): skipped.")
+        return
+    results["sb3_trpo"] = sb3
+    print("| trainer | seconds per seed (compile included) | speed-up per seed | final return |")
+    print("|---|---|---|---|")
+    print(f"| sb3-contrib TRPO, 1 seed, torch {sb3['torch_threads']} threads | "
+          f"{sb3['seconds']:.1f} | 1 | {sb3['final_return_last10']:.1f} (last 10 episodes) |")
+    ratios = {}
+    for algo in ("npg", "trpo"):
+        for seeds in (1, args.seeds):
+            c = cart[(algo, seeds)]
+            per_seed = (c["compile_s"] + c["run_s"]) / seeds
+            ratio = sb3["seconds"] / per_seed
+            ratios[f"{algo}_{seeds}"] = ratio
+            print(f"| npg_num {algo}, {seeds} seed(s) | {per_seed:.2f} | "
+                  f"{ratio:.1f}x | {np.mean(c['final']):.1f} (mean over seeds) |")
+    results["speedup_per_seed"] = ratios
+
+
+def long_runs_table(args) -> dict:
+    print(f"\n## 1M steps, {args.seeds} seeds: final return and budget to the target\n")
+    print("| env | algo | target | mean final | min seed | first reached (share of "
+          "later updates at target) | budget from which the mean (over seeds and the "
+          "last 10 updates) stays >= target | run s | final return per seed |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    long = {}
+    for env in ("Acrobot-v1", "Pendulum-v1"):
+        for algo in ("npg", "trpo"):
+            cfg = default_config(env, algo, seeds=args.seeds)
+            _, m, tc, tr = time_training(cfg)
+            r = np.asarray(m.mean_return)
+            env_steps = np.asarray(m.env_steps)[0]
+            target = SOLVED_AT[env]
+            budget = first_budget(env_steps, r, target)
+            reached, share = first_reached(env_steps, r, target)
+            final = r[:, -1]
+            long[f"{env}_{algo}"] = dict(final=final.tolist(), budget=budget,
+                                         first_reached=reached, share_after=share,
+                                         compile_s=tc, run_s=tr, total_steps=int(env_steps[-1]))
+            shown = f"{budget:,}" if budget is not None else "not held at the end"
+            first = f"{reached:,} ({share:.0%})" if reached is not None else "never"
+            print(f"| {env} | {algo} | {target:g} | {final.mean():.1f} | "
+                  f"{final.min():.1f} | {first} | {shown} | {tr:.1f} | "
+                  f"{fmt_returns(final)} |", flush=True)
+    return long
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CartPole only (no 1M-step runs)")
+    parser.add_argument("--no-sb3", action="store_true", help="skip the sb3-contrib baseline")
+    parser.add_argument("--seeds", type=int, default=8)
+    args = parser.parse_args()
+    results = {"machine": {"devices": str(jax.devices()), "cpus": os.cpu_count(),
+                           "load_avg_at_start": os.getloadavg()}}
+    steps, env_id = 100_000, "CartPole-v1"
+    # as npg-train does once its imports are done (session.Session): the garbage collector
+    # skips the objects imported so far, so collections while JAX traces the training
+    # programs do not walk all of them
+    make_env(env_id)  # imports gymnax
+    gc.freeze()
+    # the goal counts compilation: never reuse programs from JAX's persistent cache, even
+    # if JAX_COMPILATION_CACHE_DIR is set (the CLI subprocess below gets no cache either)
+    jax.config.update("jax_enable_compilation_cache", False)
+
+    cart = cartpole_table(args, env_id, steps)
+    results["cartpole"] = {f"{a}_{s}": v for (a, s), v in cart.items()}
+    results["cpu_settings"] = cpu_settings_table(args, env_id, steps, cart)
+    cli_runs = cli_table(args)
+    results["cli_runs"] = cli_runs
+    cold = cli_runs["off (cold compile)"]
+    results["cli_end_to_end"] = dict(wall_s=cold["wall_s"], training_s=cold["training_s"],
+                                     final_mean=cold["final_mean"])
+    parts = parts_table(args, env_id, steps, cart)
+    results["time_parts"] = parts
+    results["throughput"] = throughput_table(args, env_id, steps, cart, parts)
     if not args.no_sb3:
-        print("\n## sb3-contrib TRPO (rl-zoo CartPole-v1 hyperparameters), same run\n",
-              flush=True)
-        sb3 = sb3_trpo_cartpole(steps)
-        if sb3 is None:
-            print("sb3_contrib is not installed (pip install -e '.[bench]'): skipped.")
-        else:
-            results["sb3_trpo"] = sb3
-            print("| trainer | seconds per seed (compile included) | speed-up per seed | "
-                  "final return |")
-            print("|---|---|---|---|")
-            print(f"| sb3-contrib TRPO, 1 seed, torch {sb3['torch_threads']} threads | "
-                  f"{sb3['seconds']:.1f} | 1 | {sb3['final_return_last10']:.1f} "
-                  "(last 10 episodes) |")
-            ratios = {}
-            for algo in ("npg", "trpo"):
-                for seeds in (1, args.seeds):
-                    c = cart[(algo, seeds)]
-                    per_seed = (c["compile_s"] + c["run_s"]) / seeds
-                    ratio = sb3["seconds"] / per_seed
-                    ratios[f"{algo}_{seeds}"] = ratio
-                    print(f"| npg_num {algo}, {seeds} seed(s) | {per_seed:.2f} | "
-                          f"{ratio:.1f}x | {np.mean(c['final']):.1f} (mean over seeds) |")
-            results["speedup_per_seed"] = ratios
-
+        sb3_table(args, steps, cart, results)
     if not args.quick:
-        print(f"\n## 1M steps, {args.seeds} seeds: final return and budget to the target\n")
-        print("| env | algo | target | mean final | min seed | first reached (share of "
-              "later updates at target) | budget from which the mean (over seeds and the "
-              "last 10 updates) stays >= target | run s | final return per seed |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        long = {}
-        for env in ("Acrobot-v1", "Pendulum-v1"):
-            for algo in ("npg", "trpo"):
-                cfg = default_config(env, algo, seeds=args.seeds)
-                _, m, tc, tr = time_training(cfg)
-                r = np.asarray(m.mean_return)
-                env_steps = np.asarray(m.env_steps)[0]
-                target = SOLVED_AT[env]
-                budget = first_budget(env_steps, r, target)
-                reached, share = first_reached(env_steps, r, target)
-                final = r[:, -1]
-                long[f"{env}_{algo}"] = dict(final=final.tolist(), budget=budget,
-                                             first_reached=reached, share_after=share,
-                                             compile_s=tc, run_s=tr,
-                                             total_steps=int(env_steps[-1]))
-                shown = f"{budget:,}" if budget is not None else "not held at the end"
-                first = f"{reached:,} ({share:.0%})" if reached is not None else "never"
-                print(f"| {env} | {algo} | {target:g} | {final.mean():.1f} | "
-                      f"{final.min():.1f} | {first} | {shown} | {tr:.1f} | "
-                      f"{fmt_returns(final)} |", flush=True)
-        results["long_runs"] = long
+        results["long_runs"] = long_runs_table(args)
 
     out = ROOT / "report" / "bench_classic_control.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nwrote {out.relative_to(ROOT)}")
-
 
 if __name__ == "__main__":
     main()

@@ -43,6 +43,7 @@ from npg_num.train.devices import configure
 configure()  # as the CLI: the hang guard, one CPU device per core
 
 import jax  # noqa: E402
+from npg_num.train.algos import ALGOS  # noqa: E402
 
 # as npg-train does for host rollouts: the per-step policy call runs inline
 jax.config.update("jax_cpu_enable_async_dispatch", False)
@@ -304,7 +305,8 @@ def train_sb3(env_id: str, args, out: Path):
     try:
         import sb3_contrib  # noqa: F401
     except ImportError:
-        print("  sb3-contrib is not installed (pip install -e '.[bench]'): skipped")
+        print("  sb3-contrib is not installed (the bench extra: pip install sb3-contrib "
+              "torch==2.13.0): skipped")
         return None
     proc = subprocess.run([sys.executable, __file__, "--sb3-worker", env_id, "0",
                            str(args.steps), str(args.episodes), str(out)], cwd=ROOT,
@@ -382,7 +384,7 @@ def markdown(results: dict, args) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--envs", default="Hopper-v5,HalfCheetah-v5")
-    p.add_argument("--algo", default="trpo", choices=["npg", "trpo"])
+    p.add_argument("--algo", default="trpo", choices=list(ALGOS))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--episodes", type=int, default=10)

@@ -1,6 +1,6 @@
 """Finite MDPs in JAX: the float twin of ``npg_sym.mdp``, and exact NPG / vanilla PG iterations.
 
-Same conventions as ``npg_sym.mdp`` (CLAIMS.md): P[s, a, s'], R[s, a], mu[s], 0 < gamma < 1,
+Same conventions as ``npg_sym.mdp`` (docs/claims.md): P[s, a, s'], R[s, a], mu[s], 0 < gamma < 1,
 pi[s, a] = pi(a|s), tabular softmax theta[s, a] flattened row-major (index s A + a).
 
     V_pi = (I - gamma P_pi)^-1 r_pi,   Q = R + gamma P V,   A = Q - V,   eta = mu . V

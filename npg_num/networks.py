@@ -101,7 +101,7 @@ def mlp_policy_spec(
     Nothing is computed: the layout comes from shapes alone (``jax.eval_shape``), so a
     trainer that draws its own initial parameters inside its compiled program pays no
     eager initialization (in a fresh process ``mlp_policy``'s orthogonal init compiles a
-    few small programs, about 1 s on the 2-core machine of NOTES.md).
+    few small programs).
 
     >>> pi = mlp_policy_spec(4, 2)
     >>> pi.num_params == mlp_policy(jax.random.PRNGKey(0), 4, 2)[0].num_params

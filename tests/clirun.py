@@ -87,3 +87,12 @@ def assert_same_metrics(a_path, b_path) -> None:
     assert set(a) == set(b)
     for name in a:  # same rows, same order, same values (NaN where NaN)
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def finished_run(tmp_path_factory, args) -> Path:
+    """``npg-train args`` run to its end in a fresh folder: the reference a stopped or
+    damaged copy must come back to."""
+    out = tmp_path_factory.mktemp("whole") / "run"
+    proc = run_module("npg_num.train.cli", [*args, "--quiet", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -5,6 +5,14 @@ set; ``dev`` otherwise (random, same count). ``HYPOTHESIS_PROFILE`` overrides bo
 """
 
 import os
+import signal
+
+# A CI runner may start the suite as a background job, with SIGINT and SIGHUP ignored;
+# children inherit that, and npg-train keeps a signal it was started with ignored (nohup).
+# The tests stop runs as a person's terminal does: these signals at their defaults.
+for _sig in (signal.SIGINT, signal.SIGHUP):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, signal.default_int_handler if _sig == signal.SIGINT else signal.SIG_DFL)
 
 # NOTES.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this flag;
 # it must be set before JAX computes anything.

@@ -112,7 +112,7 @@ def test_unknown_backend_and_missing_extra(monkeypatch):
     with pytest.raises(NPGInputError, match="host backend"):
         make_host_envs("Hopper-v5", [0], "nope")
     monkeypatch.setitem(sys.modules, "mujoco", None)  # as if it were not installed
-    with pytest.raises(NPGInputError, match=r"pip install -e '\.\[mujoco\]'"):
+    with pytest.raises(NPGInputError, match=r"pip install 'gymnasium\[mujoco\]>=1.0'"):
         GymnasiumEnvs("Hopper-v5", [0])
 
 

@@ -31,7 +31,7 @@ from npg_num.train.rundir import (
 )
 
 from clirun import SMALL_RUN, assert_same_metrics as _assert_same_metrics, cli_env, \
-    one_error_line as _one_error_line, run_module
+    finished_run, one_error_line as _one_error_line, run_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,10 +43,7 @@ def _cli(args, timeout=240):
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
     """SMALL_RUN uninterrupted: what every interrupted or damaged copy must come back to."""
-    out = tmp_path_factory.mktemp("whole") / "run"
-    proc = _cli([*SMALL_RUN, "--quiet", "--out", str(out)])
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return finished_run(tmp_path_factory, SMALL_RUN)
 
 
 # -- 1 and 5: killed while compiling; the lock ----------------------------------------------------

@@ -6,7 +6,6 @@ SIGTERM/SIGHUP/SIGINT, a full disk, damaged metrics rows, bounds on every number
 environment workers, a run directory made whole, the locomotion benchmark's lock.
 """
 
-import errno
 import json
 import os
 import shutil
@@ -27,7 +26,8 @@ from npg_num.train.rundir import (
 )
 
 from clirun import (
-    SMALL_RUN, assert_same_metrics, cli_env, one_error_line, run_module, signal_after_rows,
+    SMALL_RUN, assert_same_metrics, cli_env, finished_run, one_error_line, run_module,
+    signal_after_rows,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,10 +53,7 @@ def _updates_done(path: Path) -> int:
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
     """TEN uninterrupted: what every stopped or damaged copy must come back to."""
-    out = tmp_path_factory.mktemp("whole") / "run"
-    proc = _cli([*TEN, "--quiet", "--out", str(out)])
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return finished_run(tmp_path_factory, TEN)
 
 
 @pytest.fixture
@@ -189,31 +186,61 @@ def test_a_signal_saves_the_last_chunk_and_resume_equals_the_whole_run(
     assert_same_metrics(whole / "metrics.csv", run / "metrics.csv")
 
 
+def test_a_signal_ignored_at_start_stays_ignored():
+    """``nohup npg-train ...`` (SIGHUP ignored) keeps running when the terminal closes;
+    the signals it was not told to ignore still stop it cleanly."""
+    from npg_num.train.session import StopSignals
+
+    saved = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with StopSignals() as stop:
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == stop._handle
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert not stop.requested()
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.requested() and stop.exit_code == 143
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, saved)
+
+
 # -- 4: a full disk ------------------------------------------------------------------------------
 
 
+# npg-train in a fresh process (XLA's flags as a user's run has them), with the fifth write
+# through MODULE.NAME failing as a full disk does
+_FULL_DISK = r"""
+import errno, importlib, os, sys
+from npg_num.train.cli import main
+module, name = sys.argv[1].rsplit(".", 1)
+module = importlib.import_module(module)
+real, calls = getattr(module, name), []
+
+def full(path, *args, **kwargs):
+    calls.append(path)
+    if len(calls) == 5:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return real(path, *args, **kwargs)
+
+setattr(module, name, full)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 @pytest.mark.parametrize("where", ["metrics", "checkpoint"])
-def test_a_full_disk_is_one_line_and_the_run_resumes(whole, tmp_path, monkeypatch, capsys,
-                                                     where, float32_in_process):
-    from npg_num.train import checkpoint, metrics_file
-
+def test_a_full_disk_is_one_line_and_the_run_resumes(whole, tmp_path, where):
     run = tmp_path / "run"
-    module, name, victim = ((metrics_file, "append_text", "metrics.csv") if where == "metrics"
-                            else (checkpoint, "atomic_write", CHECKPOINT_FILE))
-    real, calls = getattr(module, name), []
-
-    def full(path, *args, **kwargs):
-        calls.append(path)
-        if len(calls) == 5:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(module, name, full)
-    assert main([*TEN, "--quiet", "--out", str(run)]) == 1
-    err = one_error_line(capsys.readouterr().err)
+    patched, victim = (("npg_num.train.metrics_file.append_text", "metrics.csv")
+                       if where == "metrics"
+                       else ("npg_num.train.checkpoint.atomic_write", CHECKPOINT_FILE))
+    proc = subprocess.run([sys.executable, "-c", _FULL_DISK, patched, *TEN, "--quiet",
+                           "--out", str(run)], cwd=ROOT, env=cli_env(), capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 1, proc.stderr
+    err = one_error_line(proc.stderr)
     assert f"{run / victim}: No space left on device" in err
     assert f"free space (or fix the permissions), then npg-train --resume {run}" in err
-    monkeypatch.setattr(module, name, real)
     assert _updates_done(run / CHECKPOINT_FILE) >= 10  # the previous one, intact
     proc = _cli(["--resume", str(run), "--quiet"])
     assert proc.returncode == 0, proc.stderr
@@ -305,6 +332,7 @@ def test_npg_eval_bounds_and_an_internal_error_is_one_line(whole, monkeypatch, c
 _WORKERS = r"""
 import os, signal, sys, time
 from npg_num.train.host_envs import SubprocEnvs
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if ignored
 envs = SubprocEnvs("Hopper-v5", [0, 1, 2, 3], blocks=3)
 print("pids", *[proc.pid for _, proc, _ in envs._workers], flush=True)
 if sys.argv[1] == "exit":      # a refusal while the workers start: no close()

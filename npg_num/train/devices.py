@@ -6,21 +6,18 @@ XLA reads ``XLA_FLAGS`` once, when its first backend starts (the first computati
 ``import jax``), so :func:`configure` must run before anything is computed; the CLI and the
 benchmarks call it first thing.
 
-- ``--xla_cpu_enable_concurrency_optimized_scheduler=false``: NOTES.md, a deadlock of
-  XLA's CPU thread pool on vmapped training loops.
+- ``--xla_cpu_enable_concurrency_optimized_scheduler=false``: the hang guard, against a
+  deadlock of XLA's CPU thread pool on vmapped training loops (docs/platform.md).
 - ``--xla_force_host_platform_device_count=N`` (N = the cores this process may use): XLA
   then shows N CPU devices, and the trainer shards its seeds over them
-  (``seed_sharding``). Each device runs its own seeds on its own thread. On the
-  2-core machine of NOTES.md this took the run of 8 seeds x 100k CartPole steps from
-  1.99 s (one device) to 1.15 s; one CPU device with XLA's own intra-op threads keeps the
-  second core mostly idle, the operations of a 64x64 MLP being too small to split. An
-  explicit device count already in ``XLA_FLAGS`` is kept.
+  (``seed_sharding``), each device running its own seeds on its own thread; one CPU
+  device with XLA's own intra-op threads keeps the other cores mostly idle, the
+  operations of a small MLP being too small to split. An explicit device count already
+  in ``XLA_FLAGS`` is kept.
 
 :func:`compiler_options` gives the per-program options the trainer compiles with: on CPU,
-LLVM at ``-O1`` instead of ``-O2``. In three same-run comparisons on the same machine
-(``benchmarks/classic_control.py`` prints them, with the one-device run), the 8-seed
-CartPole program compiled 0-16% faster (e.g. 3.13 s -> 2.63 s, but 2.88 s -> 2.87 s in
-another run), and the run time was the same within noise.
+LLVM at ``-O1`` instead of ``-O2`` (shorter compiles, the same run time). What each
+setting buys is measured in docs/training.md ("What the CPU settings buy").
 """
 
 from __future__ import annotations
@@ -138,9 +135,7 @@ def per_seed(fn: Callable, sharding, in_axes=0) -> Callable:
     while any seed's condition holds, so under the SPMD partitioner the conjugate-gradient
     and line-search loops reduce their condition over all seeds, a cross-device all-reduce
     (a barrier between the devices' threads) every iteration. Here each device's loop
-    waits only for its own seeds. Measured on the 2-core machine of NOTES.md, 8 CartPole
-    seeds x 100k steps, 5 runs each in one process, identical results: npg 1.08 s -> 1.01 s,
-    trpo 1.18 s -> 1.07 s (medians).
+    waits only for its own seeds (docs/training.md has the times).
     """
     import jax
     from jax.sharding import PartitionSpec

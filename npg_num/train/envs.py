@@ -1,6 +1,6 @@
 """Environments by their gymnasium IDs: classic control through gymnax (pure JAX, stepped
 on the device inside the jitted loop), MuJoCo locomotion through gymnasium (stepped on the
-host, ``host_envs``; the optional extra ``pip install -e '.[mujoco]'``).
+host, ``host_envs``; the optional extra ``mujoco`` (``pip install 'gymnasium[mujoco]'``)).
 
 ``make_env(env_id)`` returns an ``EnvSpec``: the gymnax environment with its parameters
 (or ``None`` for a host environment) and what a policy needs to know about it
@@ -142,7 +142,7 @@ def _gymnax_env(env_id: str):
     """``gymnax.make(env_id)`` for the classic-control IDs, importing only their modules.
 
     ``import gymnax`` imports every gymnax environment, Pong's seaborn and pyplot among
-    them (about 1.5 s of every start on the 2-core machine of NOTES.md). Here the packages
+    them (a large part of every start). Here the packages
     ``gymnax``, ``gymnax.environments`` and ``.classic_control`` stand in as bare
     namespaces while the one module is imported, then are taken out again, so a later
     ``import gymnax`` runs gymnax's own ``__init__`` (reusing the modules loaded here).

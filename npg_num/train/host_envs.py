@@ -15,7 +15,7 @@ backends:
   one pipe message each way per worker, not per environment. Same numbers as
   ``GymnasiumEnvs``, and the same snapshots.
 - ``EnvpoolEnvs``: envpool's C++ implementation of the same tasks, stepped on worker
-  threads (about 2-3x the steps/s of one gymnasium environment on 2 cores, NOTES.md). It
+  threads (several times the steps/s of one gymnasium environment: docs/training.md). It
   cannot save its simulators, so a resumed run restarts the episodes that were in flight.
 
 Observations are float64 arrays [n, obs_dim]; a step returns the observation *before* any
@@ -34,10 +34,13 @@ from ..errors import NPGInputError
 
 __all__ = ["HostEnvError", "HostStep", "HostSnapshot", "GymnasiumEnvs", "SubprocEnvs",
            "EnvpoolEnvs", "make_host_envs", "can_snapshot", "snapshot_template",
-           "HOST_BACKENDS", "MUJOCO_EXTRA"]
+           "HOST_BACKENDS", "MUJOCO_EXTRA", "ENVPOOL_EXTRA"]
 
 HOST_BACKENDS = ("gymnasium", "gymnasium-subproc", "envpool")
-MUJOCO_EXTRA = "pip install -e '.[mujoco]'  (gymnasium[mujoco]; envpool for --host-backend envpool)"
+# the packages themselves: right for a checkout and an installed wheel alike (in a checkout,
+# pip install -e '.[mujoco,envpool]' installs the same)
+MUJOCO_EXTRA = "pip install 'gymnasium[mujoco]>=1.0'"
+ENVPOOL_EXTRA = "pip install envpool"
 
 
 class HostEnvError(RuntimeError):
@@ -453,7 +456,7 @@ class EnvpoolEnvs:
         except ImportError:
             raise NPGInputError(
                 "--host-backend envpool needs envpool, which is not installed; install it "
-                f"with: {MUJOCO_EXTRA}"
+                f"with: {ENVPOOL_EXTRA}"
             ) from None
         from .devices import available_cores
 

@@ -184,8 +184,8 @@ def make_trainer(config: TrainConfig, *, advantage_hook: Optional[Callable] = No
                           episodes=new_episodes(n_envs, dtype), **learner)
 
     def update(state: TrainState):
-        # All of an update's randomness from one threefry call (each call site costs about
-        # 0.1-0.4 s of compile time): the next key, the action noise, the environments'
+        # All of an update's randomness from one threefry call (each call site costs
+        # compile time): the next key, the action noise, the environments'
         # step and reset keys (any uint32 pair is a threefry key), and the bits whose
         # argsort is one random order of the batch (a single sort: sorting is slow on CPU).
         bits = jax.random.bits(state.key, (n_bits,), jnp.uint32)

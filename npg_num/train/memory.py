@@ -16,19 +16,12 @@ What the estimate counts, per seed (``estimate_run_memory``), in the run's dtype
 Per update, not per run: a run keeps no buffer over its updates (metrics go to disk
 chunk by chunk), so ``total_steps`` does not enter. Not counted: the Python process with
 its imports (in memory before the check, so the available memory already excludes it),
-the compiler's working memory, and the metrics read back at the end to draw the curve.
-These are most of a small run: the 8-seed CartPole run peaked at 697 MiB resident
-(``/usr/bin/time -v``, 2-core machine of NOTES.md) against an estimate of 19.1 MiB; the
-estimate matters for runs whose size grows with seeds, environments and steps.
-
-How close it is, measured on the 2-core machine of NOTES.md: against XLA's buffer figures
-for the CLI's compiled chunk program (arguments + outputs + temporaries, per seed), the
-estimate was 1.1-2.0x above them in all 20 cases tried: eight configurations (CartPole,
-Acrobot, Pendulum; npg and trpo; float32 and float64; batches of 1,024-8,192; hidden
-layers up to 256 x 256; the Fisher on the whole batch) at 1 and 4 seeds a device, two of
-them also at 16 and 64 (1.23x, 1.28x). The state alone: within 3% of the real one. After
-compiling, ``check_compiled_fits`` checks XLA's figures themselves, so a configuration
-the estimate gets wrong is still refused before its buffers are allocated.
+the compiler's working memory, and the metrics read back at the end to draw the curve;
+these are most of a small run, so the estimate matters for runs whose size grows with
+seeds, environments and steps. How close it comes to XLA's own figures is measured in
+docs/training.md ("Memory"). After compiling, ``check_compiled_fits`` checks XLA's figures
+themselves, so a configuration the estimate gets wrong is still refused before its
+buffers are allocated.
 
 Available memory: on a CPU, ``MemAvailable`` of ``/proc/meminfo``, lowered to the cgroup's
 limit less its usage where a container sets one; elsewhere ``os.sysconf``. On an

@@ -53,6 +53,8 @@ class RunWriteError(Exception):
 
 class StopSignals:
     """SIGINT, SIGTERM and SIGHUP as requests to stop (a context manager; main thread).
+    A signal this process was started with ignored (``nohup``, a shell's background job)
+    stays ignored, as the user asked.
 
     The first signal sets ``signum`` (``requested()`` turns true); a second one raises
     ``KeyboardInterrupt`` at once, or at the end of a ``deferred()`` block (the metrics
@@ -67,6 +69,8 @@ class StopSignals:
     def __enter__(self):
         for sig in EXIT_CODES:
             try:
+                if signal.getsignal(sig) == signal.SIG_IGN:
+                    continue  # ignored by whoever started us (nohup, a background job): kept
                 self._saved[sig] = signal.signal(sig, self._handle)
             except (ValueError, OSError):  # not the main thread: signals stay as they are
                 pass
