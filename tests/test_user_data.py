@@ -368,6 +368,9 @@ def test_workers_end_quietly_with_their_parent(how):
     assert proc.returncode == (2 if how == "exit" else 130), proc.stderr
     assert proc.stderr.strip() == "", proc.stderr
     for pid in [int(p) for p in proc.stdout.split()[1:3]]:
+        deadline = time.time() + 10  # a worker may still be on its way out of the interpreter
+        while not _ended(pid) and time.time() < deadline:
+            time.sleep(0.05)
         assert _ended(pid), pid
     if how == "ctrl-c":
         assert "parent interrupted" in proc.stdout
