@@ -52,6 +52,28 @@ def test_import_npg_num_loads_the_maths_core_only():
     assert out.strip() == "True"  # on first use
 
 
+_IMPORT_ALL = r"""
+import importlib, os, pkgutil, signal, sys
+import npg_num
+sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+before = [signal.getsignal(s) for s in sigs], os.environ.get("XLA_FLAGS")
+names = [m.name for m in pkgutil.walk_packages(npg_num.__path__, "npg_num.")]
+for name in names:
+    importlib.import_module(name)
+after = [signal.getsignal(s) for s in sigs], os.environ.get("XLA_FLAGS")
+print(len(names), before == after)
+"""
+
+
+def test_importing_any_module_has_no_side_effects():
+    """Importing a module (the training wing's included) sets no signal handler and no XLA
+    flag: that happens only when a command's main runs."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", _IMPORT_ALL], capture_output=True, text=True,
+                         timeout=240, check=True, env=env).stdout.split()
+    assert int(out[0]) > 30 and out[1] == "True", out
+
+
 # -- values: the names checked here by what they compute ---------------------------------------
 
 

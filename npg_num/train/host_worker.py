@@ -2,15 +2,16 @@
 SOCKET_FD ENV_ID SEEDS SHM_FD ACTION_DIM`` steps one block of gymnasium environments for
 its parent, talking over the socket ``SOCKET_FD`` and the shared mapping ``SHM_FD``.
 
-It ignores SIGINT, SIGTERM and SIGHUP from its first line (its parent also starts it with
-them ignored): the parent handles them, saves its run and closes its workers; a worker
+Run as a program, it ignores SIGINT, SIGTERM and SIGHUP from its first line (its parent
+also starts it with them ignored; importing the module changes nothing): the parent handles them, saves its run and closes its workers; a worker
 whose parent is gone ends when its socket closes.
 """
 
 import signal
 
-for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(_sig, signal.SIG_IGN)
+if __name__ == "__main__":
+    for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(_sig, signal.SIG_IGN)
 
 import sys  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
