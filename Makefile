@@ -27,10 +27,10 @@ $(STAMP): pyproject.toml
 	@$(PY) -c "import jax, sympy, gymnax, optax, hypothesis" || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
 
-# the optional extras the tests exercise too: MuJoCo (gymnasium) and envpool
+# the optional extras the tests exercise too: MuJoCo (gymnasium), envpool, Box2D, tensorboardX
 $(EXTRAS): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool]' 2>&1 | grep -v "is neither a file nor a directory" || true
-	@$(PY) -c "import mujoco, gymnasium, envpool" || (echo "install of the mujoco/envpool extras failed" >&2; exit 1)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool,box2d,tensorboard]' 2>&1 | grep -v "is neither a file nor a directory" || true
+	@$(PY) -c "import mujoco, gymnasium, envpool, Box2D, tensorboardX" || (echo "install of the mujoco/envpool/box2d/tensorboard extras failed" >&2; exit 1)
 	@touch $(EXTRAS)
 
 venv: $(STAMP)

@@ -185,7 +185,7 @@ print("chunks compiled:", run.runner.chunk_fn._cache_size())
         (["--delta", "0"], "delta"),
         (["--delta", "-0.1"], "delta"),
         (["--damping", "-1"], "damping"),
-        (["--env", "Pong-v9"], "CartPole-v1"),
+        (["--env", "Pong-v9"], "--list-envs"),
         (["--algo", "sac"], "npg, trpo, acktr, ppo"),
         (["--algo", "ppo", "--ppo-clip", "1.5"], "ppo_clip"),
         (["--algo", "ppo", "--ppo-minibatches", "3"], "ppo_minibatches"),

@@ -48,12 +48,12 @@ def test_make_env_specs(env_id):
         assert np.all(spec.action_low < spec.action_high)
 
 
-def test_unknown_env_lists_supported():
+def test_unknown_env_names_the_closest():
     with pytest.raises(NPGInputError) as err:
-        make_env("HalfCheetah-v2")
+        make_env("CartPol-v1")
     msg = str(err.value)
-    assert "'HalfCheetah-v2'" in msg
-    assert all(e in msg for e in SUPPORTED_ENVS)
+    assert "'CartPol-v1'" in msg and "did you mean CartPole-v1" in msg
+    assert "--list-envs" in msg and "pkg.module:ClassName" in msg and "\n" not in msg
 
 
 # -- GAE -------------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ One concern a module:
 - ``config``: ``TrainConfig`` and the defaults per environment (``tuned_defaults``);
 - ``algos``: the algorithm registry (``ALGOS``, ``register_algo``), one module each;
 - ``state``: ``TrainState``, ``Metrics``, ``Transition``, ``PolicyStepInfo``;
-- ``envs``: environments by gymnasium ID (gymnax on the device, MuJoCo on the host);
+- ``envs``: environments by ID through one table of backends (gymnax on the device;
+  gymnasium's registry and a user's ``pkg.module:ClassName`` on the host), with
+  ``gym_envs`` (making one gymnasium environment, one-line errors) and ``env_list``
+  (``npg-train --list-envs``);
 - ``rollout_device`` (gymnax, ``lax.scan``), ``rollout_host`` with ``host_envs`` and
   ``host_worker`` (simulators stepped on the host);
 - ``gae``, ``normalization``, ``sampling``, ``init``: the pieces of an update;
@@ -16,7 +19,8 @@ One concern a module:
 - ``runner``: the loop in chunks, on the device or the host; ``devices``: XLA's CPU
   settings and the seeds spread over devices (``per_seed``);
 - ``session``: one run on disk (resume, chunks, checkpoints, signals); ``rundir``: the run
-  directory; ``checkpoint``; ``metrics_file``; ``memory``; ``plotting``;
+  directory; ``checkpoint``; ``metrics_file``; ``tensorboard_log`` (the same rows as
+  TensorBoard events); ``memory``; ``plotting``;
 - ``cli`` (``npg-train``) and ``evaluate`` (``npg-eval``).
 """
 

@@ -81,7 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     algorithm, plus the run flags."""
     from .algos import ALGOS
     from .config import COMMON_SETTINGS
-    from .envs import SUPPORTED_ENVS
 
     parser = OneLineParser(
         prog=PROG,
@@ -93,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = parser.add_argument_group("training configuration")
     for s in COMMON_SETTINGS:
         extra = ""
-        if s.name == "env":
-            extra = f": {', '.join(SUPPORTED_ENVS)}"
-        elif s.name == "algo":
+        if s.name == "algo":
             extra = ": " + "; ".join(f"{a.name} ({a.description})" for a in ALGOS.values())
         _add_setting(cfg, s, f"{s.help}{extra} (default: {_show(s.default)})")
     opts = parser.add_argument_group("algorithm options (each for the algorithms named)")
@@ -117,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace the npg run in --out (only an npg run: a folder of "
                      "npg-train's files); the old run stays intact until the new one has "
                      "written its first checkpoint")
+    run.add_argument("--list-envs", action="store_true",
+                     help="list the environments this install offers, by backend, the tuned "
+                     "ones marked, and exit (with --env-module PKG, PKG's IDs too)")
+    run.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                     help="do not write TensorBoard events (events.out.tfevents.*) in the "
+                     "run directory (default: written, one tag COLUMN/seed-S per metrics "
+                     "column and seed)")
     run.add_argument("--quiet", action="store_true",
                      help="no progress bar, no start and compilation lines")
     run.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
@@ -170,7 +174,7 @@ def _configure_jax(config, compile_cache: bool) -> None:
     dispatch for the host rollout's policy calls."""
     import jax
 
-    from .envs import is_host_env
+    from .envs import make_env
 
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)  # else JAX silently computes in float32
@@ -184,7 +188,7 @@ def _configure_jax(config, compile_cache: bool) -> None:
         jax.config.update("jax_compilation_cache_dir", str(cache))
         # the chunk program takes seconds; the small ones are worth keeping too
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-    if is_host_env(config.env):
+    if make_env(config.env, config.env_module).on_host:
         # the host rollout makes one small policy call per step on one device: run it
         # inline on this thread rather than handing it to XLA's thread pool (no tail of
         # milliseconds); it applies only if set before the backend starts
@@ -196,7 +200,7 @@ def _check_memory(config) -> None:
     from .envs import make_env
     from .memory import check_run_fits
 
-    spec = make_env(config.env)
+    spec = make_env(config.env, config.env_module)
     check_run_fits(config, spec.obs_dim, spec.action_dim)
 
 
@@ -242,8 +246,8 @@ def _train(session, mode: str, quiet: bool) -> int:
             f"{config.env} {config.algo}, {config.seeds} seed(s) on {devices} device(s); "
             f"run directory {session.rundir.final}")
     if mode == "resume" and not session.runner.resumes_exactly:
-        say(PROG, f"note: the {config.host_backend} backend cannot save its simulators; the "
-            "episodes that were in flight start over")
+        say(PROG, f"note: the {config.host_backend} backend cannot save the states of "
+            f"{config.env}; the episodes that were in flight start over")
     final = session.rundir.final
     try:
         if done < config.num_updates and not stop.requested():
@@ -272,14 +276,17 @@ def _run(args, stop) -> int:
     from .devices import configure
     from .session import RunWriteError, Session
 
+    # XLA's flags (the hang guard, a device per core) before the backend starts: making an
+    # environment (the defaults depend on its spaces) may start it
+    configure()
     config, out, mode = _plan(args)
-    configure()  # XLA's flags (the hang guard, a device per core) before the backend starts
     _configure_jax(config, args.compile_cache)
     _check_memory(config)  # before anything is written, built or compiled
     rundir = _open(config, out, mode)
     session = None
     try:
-        session = Session(config, rundir, quiet=args.quiet, stop=stop)
+        session = Session(config, rundir, quiet=args.quiet, stop=stop,
+                          tensorboard=args.tensorboard)
         return _train(session, mode, args.quiet)
     except RunWriteError as err:
         say(PROG, f"error: {err}")
@@ -299,6 +306,10 @@ def main(argv=None) -> int:
     def body():
         with StopSignals() as stop:
             args = build_parser().parse_args(argv)
+            if args.list_envs:
+                from .env_list import print_env_list
+
+                return print_env_list(args.env_module or "")
             return _run(args, stop)
 
     return run_main(PROG, body)

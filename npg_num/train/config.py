@@ -6,8 +6,10 @@ them as attributes too: ``config.delta``), each with its documentation and check
 (``options.Setting``). Defaults come in layers, later ones winning:
 
 1. each setting's own default;
-2. ``ENV_DEFAULTS`` by environment kind (``"mujoco"``, ``"gymnax"``), then by ID;
-3. the algorithm's ``Algo.defaults`` by kind, then by ID;
+2. ``ENV_DEFAULTS`` by the environment's keys (``envs.env_keys``: ``"gymnax"``, or
+   ``"host"``, ``"host-discrete"`` / ``"host-continuous"``, then the family such as
+   ``"mujoco"`` or ``"box2d"``), then by ID;
+3. the algorithm's ``Algo.defaults`` by the same keys, then by ID;
 4. what the caller gives (``default_config(env, algo, **given)``, the CLI's flags).
 
 A default that names an option the algorithm does not have is skipped (the MuJoCo
@@ -23,18 +25,25 @@ from typing import Any, Iterator
 
 from ..errors import NPGInputError
 from .algos import ALGOS, get_algo
-from .envs import check_env_id, env_kind
+from .envs import SUPPORTED_ENVS, check_env_id, env_keys, make_env
 from .host_envs import HOST_BACKENDS
 from .options import Setting, choice, flag, number, sizes, whole
 
-__all__ = ["TrainConfig", "TUNED", "ENV_DEFAULTS", "MUJOCO_DEFAULTS", "DTYPES",
-           "COMMON_SETTINGS", "default_config", "tuned_defaults"]
+__all__ = ["TrainConfig", "TUNED", "ENV_DEFAULTS", "MUJOCO_DEFAULTS", "RL_ZOO_TRPO",
+           "DTYPES", "COMMON_SETTINGS", "default_config", "tuned_defaults", "tuned_ids"]
 
 DTYPES = ("float32", "float64")
 
 
 def _env_check(name, value) -> None:
-    check_env_id(value)
+    if not isinstance(value, str) or not value.strip():  # resolved in ``validate``
+        raise NPGInputError(f"{name} must name an environment, got {value!r}")
+
+
+def _module_check(name, value) -> None:
+    if not isinstance(value, str):
+        raise NPGInputError(f"{name} must be a module name (or names, comma separated), "
+                            f"got {value!r}")
 
 
 def _algo_check(name, value) -> None:
@@ -71,7 +80,13 @@ class TrainConfig:
     ``metadata["help"]`` is its documentation (and the CLI's ``--help``).
     """
 
-    env: str = _field("str", "CartPole-v1", "environment, a gymnasium ID", _env_check)
+    env: str = _field("str", "CartPole-v1", "environment: a gymnax ID (on the device), a "
+                      "gymnasium ID (flat Box observation, Discrete or Box action; on the "
+                      "host), or your own class as pkg.module:ClassName; npg-train "
+                      "--list-envs lists them", _env_check)
+    env_module: str = _field("str", "", "packages to import before making --env (comma "
+                             "separated), e.g. the one whose import registers your ID",
+                             _module_check)
     algo: str = _field("str", "npg", "the algorithm (its options below)", _algo_check)
     total_steps: int = _field("int", 100_000, "environment steps per seed; the run makes "
                               "total_steps // (num_envs * num_steps) updates", whole(1))
@@ -108,7 +123,7 @@ class TrainConfig:
                                    "updates", whole(1))
     dtype: str = _field("str", "float32", "float32 or float64 for parameters and computations",
                         choice(*DTYPES))
-    host_backend: str = _field("str", "gymnasium-subproc", "MuJoCo environments only: "
+    host_backend: str = _field("str", "gymnasium-subproc", "environments on the host only: "
                                "gymnasium-subproc (gymnasium's environments in blocks, one "
                                "per core, stepped at once), gymnasium (all in this process; "
                                "the same numbers), or envpool (C++ threads; a resumed run "
@@ -199,6 +214,9 @@ class TrainConfig:
         if self.seed + self.seeds > 2**31 - 1:
             raise NPGInputError(f"seed + seeds ({self.seed} + {self.seeds}) must be below "
                                 f"2^31 (seed i uses PRNGKey(seed + i))")
+        check_env_id(self.env, self.env_module)
+        if self.host_backend == "envpool" and make_env(self.env, self.env_module).on_host:
+            _check_envpool(self.env)
         if self.batch_size % self.value_minibatches:
             raise NPGInputError(f"value_minibatches ({self.value_minibatches}) must divide the "
                                 f"batch ({self.batch_size})")
@@ -233,37 +251,92 @@ MUJOCO_DEFAULTS: dict[str, Any] = dict(
     value_lr=1e-3, delta=0.01, checkpoint_every=10, normalize_reward=True, reward_scale=1.0,
 )
 
-# Defaults by environment kind, then ID, for every algorithm (docs/training.md).
-# Acrobot and MountainCar (sparse) with GAE lambda 0.98; Pendulum with gamma 0.95.
-# Ant: a smaller initial standard deviation (e^-1, not 1): with std 1 the control cost
-# (0.5 |a|^2) outweighs the reward for staying alive and TRPO did not learn in 1M steps
-# (docs/training.md, "Locomotion"); measured for trpo, given to all for the same reason.
+
+def _rl_zoo(n_envs: int, n_steps: int, critic_epochs: int, minibatch: int = 128,
+            **rest) -> dict:
+    """An rl-zoo TRPO entry in this trainer's fields: ``n_envs`` x ``n_steps`` per update,
+    ``n_critic_updates`` epochs of minibatches of ``minibatch`` (sb3's ``batch_size``)."""
+    return dict(num_envs=n_envs, num_steps=n_steps, value_epochs=critic_epochs,
+                value_minibatches=max(1, n_envs * n_steps // minibatch), **rest)
+
+
+# rl-baselines3-zoo's TRPO entries (hyperparams/trpo.yml) for the gymnasium tasks this
+# trainer runs on the host; "normalize: true" is VecNormalize (normalize_reward here, with
+# reward_scale 1); sb3-contrib's own defaults fill the rest (CG 15 iterations, damping 0.1,
+# target KL 0.01, critic lr 1e-3, the Fisher on the whole batch).
+RL_ZOO_TRPO: dict[str, dict[str, Any]] = {
+    "LunarLander-v3": _rl_zoo(2, 512, 15, total_steps=200_000, damping=0.01,
+                              gae_lambda=0.98, cg_iters=15, fisher_subsample=1),
+    "LunarLanderContinuous-v3": _rl_zoo(2, 1024, 20, total_steps=100_000,
+                                        normalize_reward=True, reward_scale=1.0,
+                                        cg_iters=15, damping=0.1, fisher_subsample=1),
+    "BipedalWalker-v3": dict(total_steps=1_000_000),  # rl-zoo: the mujoco-defaults
+    "BipedalWalkerHardcore-v3": dict(total_steps=10_000_000),
+    "Humanoid-v5": dict(total_steps=2_000_000),  # rl-zoo's Humanoid-v4 (marked untuned)
+}
+
+# Defaults by the environment's keys (``envs.env_keys``), then by ID, for every algorithm
+# (docs/training.md, "Environments"). Any continuous-action task on the host starts from
+# rl-zoo's MuJoCo defaults (its entries for Box2D's walkers are those too); a discrete one
+# on the host from the settings' own (tuned on CartPole), in this process
+# (``host_backend="gymnasium"``: the environments are cheap, a worker costs more than it
+# saves); MuJoCo with its workers. Acrobot and MountainCar (sparse) with GAE lambda 0.98;
+# Pendulum with gamma 0.95. Ant: a smaller initial standard deviation (e^-1, not 1): with
+# std 1 the control cost (0.5 |a|^2) outweighs the reward for staying alive and TRPO did
+# not learn in 1M steps (docs/training.md, "Locomotion"); measured for trpo, given to all
+# for the same reason.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mujoco": MUJOCO_DEFAULTS,
+    "host": dict(host_backend="gymnasium"),
+    "host-continuous": MUJOCO_DEFAULTS,
+    "mujoco": dict(MUJOCO_DEFAULTS, host_backend="gymnasium-subproc"),
     "Acrobot-v1": dict(total_steps=1_000_000, gae_lambda=0.98),
     "Pendulum-v1": dict(total_steps=1_000_000, gamma=0.95, gae_lambda=0.95),
     "MountainCarContinuous-v0": dict(total_steps=1_000_000, gae_lambda=0.98),
+    "MountainCar-v0": dict(total_steps=1_000_000, gae_lambda=0.98),  # as its twin; unmeasured
     "Swimmer-v5": dict(gamma=0.9999),
     "Ant-v5": dict(log_std_init=-1.0),
+    **RL_ZOO_TRPO,
 }
+# the keys above that are kinds, not IDs
+ENV_KINDS = ("gymnax", "host", "host-discrete", "host-continuous", "mujoco", "box2d",
+             "classic_control", "toy_text")
 
 
-def tuned_defaults(env: str, algo: str) -> dict:
+def _check_envpool(env_id: str) -> None:
+    try:
+        import envpool
+    except ImportError:
+        return  # EnvpoolEnvs says how to install it
+    if env_id not in envpool.list_all_envs():
+        raise NPGInputError(f"--host-backend envpool: envpool has no {env_id}; use "
+                            "--host-backend gymnasium-subproc or gymnasium")
+
+
+def tuned_defaults(env: str, algo: str, env_module: str = "") -> dict:
     """The changes from the settings' own defaults that ``default_config(env, algo)``
     makes (the layers of the module docstring), options the algorithm lacks left out."""
     spec = get_algo(algo)
     allowed = {s.name for s in COMMON_SETTINGS} | {s.name for s in spec.options}
     out: dict = {}
-    kind = env_kind(env)
+    keys = env_keys(make_env(env, env_module or "")) + (env,)
     for table in (ENV_DEFAULTS, spec.defaults):
-        for key in (kind, env):
+        for key in keys:
             out.update(table.get(key, {}))
     return {k: v for k, v in out.items() if k in allowed}
 
 
+def tuned_ids() -> tuple:
+    """The IDs with an entry of their own in ``ENV_DEFAULTS`` or an algorithm's defaults."""
+    ids = [k for k in ENV_DEFAULTS if k not in ENV_KINDS]
+    for a in ALGOS.values():
+        ids += [k for k in a.defaults if k not in ENV_KINDS and k not in ids]
+    return tuple(dict.fromkeys(SUPPORTED_ENVS + tuple(ids)))
+
+
 class _Tuned(Mapping):
-    """``TUNED[(env, algo)]``: ``tuned_defaults(env, algo)`` for every known environment and
-    registered algorithm (computed when read, so a registered algorithm appears)."""
+    """``TUNED[(env, algo)]``: ``tuned_defaults(env, algo)`` for every ID with tuned
+    entries that this install can make (``tuned_ids``) and every registered algorithm
+    (computed when read, so a registered algorithm appears)."""
 
     def __getitem__(self, key):
         env, algo = key
@@ -279,9 +352,14 @@ class _Tuned(Mapping):
 
 
 def _known_envs() -> tuple:
-    from .envs import SUPPORTED_ENVS
-
-    return SUPPORTED_ENVS
+    out = []
+    for env in tuned_ids():
+        try:
+            make_env(env)
+        except NPGInputError:  # an extra not installed here (box2d, mujoco)
+            continue
+        out.append(env)
+    return tuple(out)
 
 
 TUNED: Mapping = _Tuned()
@@ -289,7 +367,9 @@ TUNED: Mapping = _Tuned()
 
 def default_config(env: str = "CartPole-v1", algo: str = "npg", **overrides) -> TrainConfig:
     """The tuned configuration for ``env`` and ``algo`` (``tuned_defaults``), ``overrides``
-    (common fields or the algorithm's options) applied."""
-    check_env_id(env)
+    (common fields or the algorithm's options, ``env_module`` among them) applied."""
+    env_module = overrides.get("env_module", "")
+    check_env_id(env, env_module)
     get_algo(algo)
-    return TrainConfig(**{**tuned_defaults(env, algo), **overrides, "env": env, "algo": algo})
+    return TrainConfig(**{**tuned_defaults(env, algo, env_module), **overrides, "env": env,
+                          "algo": algo})

@@ -6,8 +6,11 @@ saved in the checkpoint, frozen. Published MuJoCo returns (sb3-contrib, rl-zoo, 
 are evaluation returns of this kind, which run well above the stochastic training
 returns in ``metrics.csv``: compare like with like.
 
-- MuJoCo runs: gymnasium's environments (the reference implementation, whatever backend
-  trained the run), ``seeds x episodes`` of them at once, one jitted policy call per step.
+- host runs (gymnasium IDs, your own ``pkg.module:ClassName``): gymnasium's environments
+  (the reference implementation, whatever backend trained the run), ``seeds x episodes``
+  of them at once, one jitted policy call per step; an episode ends when the environment
+  says terminated or truncated (its own time limit), or after ``MAX_EPISODE_STEPS`` steps
+  where it has none.
 - gymnax runs: every episode in one jitted program (``lax.scan`` to the time limit).
 
 Episode k of trained seed s starts from the reset seed ``1_000_000 * (1 + S) + 1_000 * s
@@ -37,6 +40,8 @@ PROG = "npg-eval"
 # collide across trained seeds (at most 1,000 episodes each)
 MAX_EVAL_SEED = 2000
 MAX_EPISODES = 1000
+# an episode of an environment without a time limit of its own ends here
+MAX_EPISODE_STEPS = 10_000
 
 
 def build_parser():
@@ -118,33 +123,37 @@ def _mode_fn(config, spec):
     return jax.jit(jax.vmap(one))
 
 
+def _env_action(spec, a):
+    if spec.discrete:
+        return int(a) + spec.action_start
+    return np.clip(a, spec.action_low, spec.action_high)
+
+
 def _evaluate_host(config, spec, state, episodes: int, eval_seed: int):
     """Every seed's episodes at once on gymnasium's environments, stepping only the
     environments whose episode is still running."""
     from .host_envs import GymnasiumEnvs
 
-    s = config.seeds
+    s, n = config.seeds, config.seeds * episodes
     seeds = [_reset_seed(eval_seed, i, k) for i in range(s) for k in range(episodes)]
-    envs = GymnasiumEnvs(spec.env_id, seeds)
+    envs = GymnasiumEnvs(spec.env_id, seeds, config.env_module)
+    limit = spec.max_episode_steps or MAX_EPISODE_STEPS
     mode = _mode_fn(config, spec)
     try:
-        obs = envs.reset_all().reshape(s, episodes, -1)
-        returns = np.zeros(s * episodes)
-        lengths = np.zeros(s * episodes, int)
-        active = np.ones(s * episodes, bool)
-        low, high = envs.action_low, envs.action_high
+        flat = envs.reset_all()
+        returns, lengths, active = np.zeros(n), np.zeros(n, int), np.ones(n, bool)
         while active.any():
-            action = np.asarray(mode(state.theta, state.obs_norm, obs)).reshape(s * episodes, -1)
-            action = np.clip(action, low, high)
-            flat = obs.reshape(s * episodes, -1)
+            action = np.asarray(mode(state.theta, state.obs_norm, flat.reshape(s, episodes, -1)))
+            action = action.reshape((n,) + action.shape[2:])
             for i in np.flatnonzero(active):
-                o, r, term, _, _ = envs.envs[i].step(action[i])
+                # the wrapped environment (MuJoCo's are bare: the limit is counted here)
+                o, r, term, trunc, _ = envs.envs[i].step(_env_action(spec, action[i]))
+                o = np.asarray(o, np.float64).reshape(-1)
                 returns[i] += r
                 lengths[i] += 1
                 flat[i] = o
-                if term or lengths[i] >= envs.max_steps or not np.all(np.isfinite(o)):
+                if term or trunc or lengths[i] >= limit or not np.all(np.isfinite(o)):
                     active[i] = False
-            obs = flat.reshape(s, episodes, -1)
     finally:
         envs.close()
     return returns.reshape(s, episodes), lengths.reshape(s, episodes)
@@ -167,6 +176,7 @@ def _evaluate_device(config, spec, state, episodes: int, eval_seed: int):
     def episode(theta, obs_norm, key):
         k_reset, k_steps = jax.random.split(key)
         obs, env_state = env.reset_env(k_reset, params)
+        obs = obs.reshape(-1)
 
         def step(carry, k):
             obs, env_state, ret, length, done = carry
@@ -176,6 +186,7 @@ def _evaluate_device(config, spec, state, episodes: int, eval_seed: int):
             if not spec.discrete:
                 action = jnp.clip(action, low, high)
             obs2, state2, r, term, _ = env.step_env(k, env_state, action, params)
+            obs2 = obs2.reshape(-1)
             live = ~done
             ret = ret + jnp.where(live, r, 0.0)
             length = length + live.astype(jnp.int32)
@@ -201,15 +212,15 @@ def evaluate_run(run, episodes: int = 10, eval_seed: int = 0) -> EvalResult:
     """The deterministic policy of the run in directory ``run``, ``episodes`` per seed."""
     import jax
 
-    from .envs import is_host_env, make_env
+    from .envs import make_env
 
     run = Path(run)
     config, state = _load(run)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     state = jax.device_get(state)
-    spec = make_env(config.env)
-    evaluate = _evaluate_host if is_host_env(config.env) else _evaluate_device
+    spec = make_env(config.env, config.env_module)
+    evaluate = _evaluate_host if spec.on_host else _evaluate_device
     returns, lengths = evaluate(config, spec, state, episodes, eval_seed)
     return EvalResult([config.seed + i for i in range(config.seeds)], returns, lengths)
 

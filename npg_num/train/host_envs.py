@@ -1,24 +1,27 @@
-"""Batches of MuJoCo environments stepped on the host, behind one small interface.
+"""Batches of gymnasium environments stepped on the host, behind one small interface.
 
 ``HostEnvs`` steps ``n`` environments with one call and resets the ones whose episode
 ended; the rollout (``rollout_host``) makes one jitted policy call per such step. Two
 backends:
 
-- ``GymnasiumEnvs`` (the reference): gymnasium's own MuJoCo environments, unwrapped, stepped
-  in a Python loop; the time limit (``max_episode_steps``) is counted here. ``snapshot`` /
-  ``restore`` save and load every simulator's integration state (``mujoco.mj_getState``),
-  its random generator (reset noise) and its step count, so a resumed run continues
-  exactly where the checkpoint was written.
+- ``GymnasiumEnvs`` (the reference): gymnasium environments (any registered ID or a
+  user's ``pkg.module:ClassName``, ``gym_envs.make_gym_env``) stepped in a Python loop.
+  MuJoCo environments are stepped unwrapped, the time limit (``max_episode_steps``)
+  counted here, and ``snapshot`` / ``restore`` save and load every simulator's integration
+  state (``mujoco.mj_getState``), its random generator (reset noise) and its step count, so
+  a resumed run continues exactly where the checkpoint was written. Any other environment
+  is stepped with its wrappers (its own ``TimeLimit`` says ``truncated``) and cannot be
+  saved: a resumed run restarts the episodes that were in flight.
 - ``SubprocEnvs``: the same gymnasium environments split into blocks, one block stepped
   in this process and each other block in a worker process of its own (one per core),
   all blocks at once; actions and results pass through shared memory, so a step costs
   one pipe message each way per worker, not per environment. Same numbers as
   ``GymnasiumEnvs``, and the same snapshots.
-- ``EnvpoolEnvs``: envpool's C++ implementation of the same tasks, stepped on worker
-  threads (several times the steps/s of one gymnasium environment: docs/training.md). It
+- ``EnvpoolEnvs``: envpool's C++ implementation of the same tasks (the IDs envpool
+  lists), stepped on worker threads (several times the steps/s of one gymnasium environment: docs/training.md). It
   cannot save its simulators, so a resumed run restarts the episodes that were in flight.
 
-Observations are float64 arrays [n, obs_dim]; a step returns the observation *before* any
+Observations are float64 arrays [n, obs_dim] (flattened); a step returns the observation *before* any
 reset (``next_obs``, for bootstrapping truncated episodes) and the one after
 (``obs``, where the next step starts).
 """
@@ -31,6 +34,7 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from ..errors import NPGInputError
+from .gym_envs import EXTRAS, make_gym_env
 
 __all__ = ["HostEnvError", "HostStep", "HostSnapshot", "GymnasiumEnvs", "SubprocEnvs",
            "EnvpoolEnvs", "make_host_envs", "can_snapshot", "snapshot_template",
@@ -39,7 +43,7 @@ __all__ = ["HostEnvError", "HostStep", "HostSnapshot", "GymnasiumEnvs", "Subproc
 HOST_BACKENDS = ("gymnasium", "gymnasium-subproc", "envpool")
 # the packages themselves: right for a checkout and an installed wheel alike (in a checkout,
 # pip install -e '.[mujoco,envpool]' installs the same)
-MUJOCO_EXTRA = "pip install 'gymnasium[mujoco]>=1.0'"
+MUJOCO_EXTRA = EXTRAS["mujoco"]
 ENVPOOL_EXTRA = "pip install envpool"
 
 
@@ -66,18 +70,14 @@ class HostSnapshot(NamedTuple):
     steps: np.ndarray
 
 
-def _require_gymnasium_mujoco(env_id: str):
-    try:
-        import gymnasium  # noqa: F401
-        import mujoco  # noqa: F401
-    except ImportError:
-        raise NPGInputError(
-            f"{env_id} needs gymnasium's MuJoCo environments, which are not installed; "
-            f"install them with: {MUJOCO_EXTRA}"
-        ) from None
-    import gymnasium
+def _is_mujoco(env) -> bool:
+    """Whether ``env`` (unwrapped) is a MuJoCo simulation whose state can be saved."""
+    return hasattr(env, "model") and hasattr(env, "data") and hasattr(env, "_get_obs") and \
+        type(env.model).__module__.startswith("mujoco")
 
-    return gymnasium
+
+def _flat(obs) -> np.ndarray:
+    return np.asarray(obs, np.float64).reshape(-1)
 
 
 _MASK64 = (1 << 64) - 1
@@ -97,37 +97,50 @@ def _rng_from_array(a) -> dict:
 
 
 class GymnasiumEnvs:
-    """``n`` gymnasium MuJoCo environments in one process (the reference backend).
+    """``n`` gymnasium environments in one process (the reference backend).
 
     ``seeds[i]`` seeds environment i's first reset; later resets draw from its generator.
+    ``env_module``: the packages to import first (``--env-module``).
     """
 
     backend = "gymnasium"
-    can_snapshot = True
 
-    def __init__(self, env_id: str, seeds: Sequence[int]):
-        gym = _require_gymnasium_mujoco(env_id)
-        import mujoco
-
-        self._mujoco = mujoco
+    def __init__(self, env_id: str, seeds: Sequence[int], env_module: str = ""):
         self.env_id = env_id
         self.seeds = [int(s) for s in seeds]
-        wrapped = [gym.make(env_id) for _ in self.seeds]
-        self.max_steps = int(wrapped[0].spec.max_episode_steps)
-        # the time limit is counted here, so the bare environments are stepped
-        self.envs = [w.unwrapped for w in wrapped]
+        wrapped = [make_gym_env(env_id, env_module) for _ in self.seeds]
+        self.can_snapshot = _is_mujoco(wrapped[0].unwrapped)
+        spec = getattr(wrapped[0], "spec", None)
+        if self.can_snapshot:
+            import mujoco
+
+            self._mujoco = mujoco
+            # the time limit is counted here, so the bare environments are stepped
+            self.max_steps = int(getattr(spec, "max_episode_steps", None) or 0)
+            self.envs = [w.unwrapped for w in wrapped]
+            self._spec = mujoco.mjtState.mjSTATE_INTEGRATION
+            self._state_size = mujoco.mj_stateSize(self.envs[0].model, self._spec)
+        else:
+            self.max_steps = 0  # its own wrappers (TimeLimit) say truncated
+            self.envs = wrapped
         self.n = len(self.envs)
         space = self.envs[0].action_space
-        self.action_low = np.asarray(space.low, np.float64)
-        self.action_high = np.asarray(space.high, np.float64)
+        self.discrete = type(space).__name__ == "Discrete"
+        self.action_start = int(getattr(space, "start", 0)) if self.discrete else 0
+        self.action_low = None if self.discrete else np.asarray(space.low, np.float64)
+        self.action_high = None if self.discrete else np.asarray(space.high, np.float64)
+        self.action_size = 1 if self.discrete else int(np.prod(space.shape))
         self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
         self.steps = np.zeros(self.n, np.int64)
-        self._spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        self._state_size = mujoco.mj_stateSize(self.envs[0].model, self._spec)
 
     def reset_all(self) -> np.ndarray:
         self.steps[:] = 0
-        return np.stack([e.reset(seed=s)[0] for e, s in zip(self.envs, self.seeds)])
+        return np.stack([_flat(e.reset(seed=s)[0]) for e, s in zip(self.envs, self.seeds)])
+
+    def _action(self, a):
+        if self.discrete:
+            return int(np.asarray(a).reshape(-1)[0]) + self.action_start
+        return a
 
     def step(self, actions: np.ndarray) -> HostStep:
         n, d = self.n, self.obs_dim
@@ -136,23 +149,28 @@ class GymnasiumEnvs:
         reward = np.empty(n)
         terminated = np.zeros(n, bool)
         self.steps += 1
-        truncated = self.steps >= self.max_steps
+        truncated = (self.steps >= self.max_steps) if self.max_steps else np.zeros(n, bool)
         for i, env in enumerate(self.envs):
-            o, r, term, _, _ = env.step(actions[i])
+            o, r, term, trunc, _ = env.step(self._action(actions[i]))
+            o = _flat(o)
             next_obs[i] = o
             reward[i] = r
             terminated[i] = term
+            truncated[i] |= bool(trunc)
             # a non-finite observation ends the episode too (the update that holds it is
             # rejected by ``learn``): the simulator is not stepped on from a broken state
             if term or truncated[i] or not np.all(np.isfinite(o)):
-                obs[i] = env.reset()[0]
+                obs[i] = _flat(env.reset()[0])
                 truncated[i] = not term  # the time limit or a broken state: no terminal
                 self.steps[i] = 0
             else:
                 obs[i] = o
         return HostStep(next_obs, reward, terminated, truncated & ~terminated, obs)
 
-    def snapshot(self) -> HostSnapshot:
+    def snapshot(self) -> Optional[HostSnapshot]:
+        """The simulators' states (MuJoCo), else None (they cannot be saved)."""
+        if not self.can_snapshot:
+            return None
         sim = np.empty((self.n, self._state_size))
         for i, env in enumerate(self.envs):
             self._mujoco.mj_getState(env.model, env.data, sim[i], self._spec)
@@ -161,6 +179,8 @@ class GymnasiumEnvs:
 
     def restore(self, snap: HostSnapshot) -> np.ndarray:
         """Put every simulator back to ``snap``; returns the observations there."""
+        if not self.can_snapshot:
+            raise NPGInputError(f"{self.env_id}: its environments cannot restore a state")
         sim, rng, steps = (np.asarray(x) for x in snap)
         if sim.shape != (self.n, self._state_size):
             raise NPGInputError(f"saved simulator states have shape {sim.shape}; this run "
@@ -169,7 +189,7 @@ class GymnasiumEnvs:
         for i, env in enumerate(self.envs):
             self._mujoco.mj_setState(env.model, env.data, sim[i], self._spec)
             env.np_random.bit_generator.state = _rng_from_array(rng[i])
-            obs.append(env._get_obs())
+            obs.append(_flat(env._get_obs()))
         self.steps[:] = steps
         return np.stack(obs)
 
@@ -240,14 +260,15 @@ def _block_shapes(k: int, obs_dim: int, action_dim: int) -> dict:
             "terminated": ((k,), bool), "truncated": ((k,), bool)}
 
 
-def serve_block(conn, env_id: str, seeds, shm_fd: int, action_dim: int) -> None:
+def serve_block(conn, env_id: str, seeds, shm_fd: int, action_dim: int,
+                env_module: str = "") -> None:
     """A worker's loop (``python -m npg_num.train.host_worker``): step its block of
     environments when asked (``b"s"``), results into the shared mapping ``shm_fd``;
     other requests are pickled ``(command, argument)`` pairs. Ends quietly when its
     parent closes the connection or is gone."""
     import pickle
 
-    envs = GymnasiumEnvs(env_id, seeds)
+    envs = GymnasiumEnvs(env_id, seeds, env_module)
     shared = _Shared(_block_shapes(envs.n, envs.obs_dim, action_dim), shm_fd)
     shared.close_fd()  # mapped: the descriptor is no longer needed
     a = shared.arrays
@@ -308,9 +329,9 @@ class SubprocEnvs:
     the same as there, and so are the snapshots."""
 
     backend = "gymnasium-subproc"
-    can_snapshot = True
 
-    def __init__(self, env_id: str, seeds: Sequence[int], blocks: Optional[int] = None):
+    def __init__(self, env_id: str, seeds: Sequence[int], blocks: Optional[int] = None,
+                 env_module: str = ""):
         import pickle
 
         from .devices import available_cores
@@ -322,9 +343,11 @@ class SubprocEnvs:
         bounds = np.linspace(0, self.n, blocks + 1).round().astype(int)
         self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self._workers = []
-        self.local = GymnasiumEnvs(env_id, seeds[self._slices[0]])
+        self.local = GymnasiumEnvs(env_id, seeds[self._slices[0]], env_module)
         self.env_id, self.max_steps = env_id, self.local.max_steps
-        self.obs_dim = self.local.obs_dim
+        self.env_module = env_module
+        self.obs_dim, self.can_snapshot = self.local.obs_dim, self.local.can_snapshot
+        self.discrete, self.action_size = self.local.discrete, self.local.action_size
         self.action_low, self.action_high = self.local.action_low, self.local.action_high
         self._ready = False
         try:
@@ -341,14 +364,14 @@ class SubprocEnvs:
         import sys
         from multiprocessing.connection import Connection
 
-        shared = _Shared(_block_shapes(len(seeds), self.obs_dim, len(self.action_low)))
+        shared = _Shared(_block_shapes(len(seeds), self.obs_dim, self.action_size))
         here, there = socket.socketpair()
         try:
             with _signals_ignored():  # inherited through exec: the worker ignores them too
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "npg_num.train.host_worker", str(there.fileno()),
                      env_id, ",".join(str(s) for s in seeds), str(shared.fd),
-                     str(len(self.action_low))],
+                     str(self.action_size), self.env_module],
                     pass_fds=(there.fileno(), shared.fd), stdin=subprocess.DEVNULL,
                 )
         finally:
@@ -396,18 +419,22 @@ class SubprocEnvs:
     def step(self, actions: np.ndarray) -> HostStep:
         self._wait_ready()
         for (conn, proc, shared), sl in zip(self._workers, self._slices[1:]):
-            shared.arrays["action"][...] = actions[sl]
+            shared.arrays["action"][...] = np.reshape(actions[sl], shared.arrays["action"].shape)
             self._send(conn, proc, b"s")
         mine = self.local.step(actions[self._slices[0]])
         for conn, proc, _ in self._workers:
             self._receive(conn, proc, raw=True)
         return HostStep(*(self._gather(x, key) for x, key in zip(mine, HostStep._fields)))
 
-    def snapshot(self) -> HostSnapshot:
+    def snapshot(self) -> Optional[HostSnapshot]:
+        if not self.can_snapshot:
+            return None
         parts = [self.local.snapshot()] + self._ask("snapshot")
         return HostSnapshot(*(np.concatenate(x) for x in zip(*parts)))
 
     def restore(self, snap: HostSnapshot) -> np.ndarray:
+        if not self.can_snapshot:
+            raise NPGInputError(f"{self.env_id}: its environments cannot restore a state")
         sim, rng, steps = (np.asarray(x) for x in snap)
         if len(sim) != self.n:
             raise NPGInputError(f"saved simulator states are for {len(sim)} environments; "
@@ -460,25 +487,32 @@ class EnvpoolEnvs:
             ) from None
         from .devices import available_cores
 
+        if env_id not in envpool.list_all_envs():
+            raise NPGInputError(f"--host-backend envpool: envpool has no {env_id}; use "
+                                "--host-backend gymnasium-subproc or gymnasium")
         self.env_id = env_id
         self.n = len(seeds)
         threads = min(self.n, threads or available_cores())
         self.env = envpool.make_gymnasium(env_id, num_envs=self.n, batch_size=self.n,
                                           num_threads=threads, seed=int(seeds[0]))
         self.max_steps = int(self.env.spec.config.max_episode_steps)
-        self.action_low = np.asarray(self.env.action_space.low, np.float64)
-        self.action_high = np.asarray(self.env.action_space.high, np.float64)
+        space = self.env.action_space
+        self.discrete = type(space).__name__ == "Discrete"
+        self.action_low = None if self.discrete else np.asarray(space.low, np.float64)
+        self.action_high = None if self.discrete else np.asarray(space.high, np.float64)
         self.obs_dim = int(np.prod(self.env.observation_space.shape))
         self._ids = np.arange(self.n, dtype=np.int32)
 
     def reset_all(self) -> np.ndarray:
-        return np.asarray(self.env.reset()[0], np.float64)
+        return np.asarray(self.env.reset()[0], np.float64).reshape(self.n, -1)
 
     def step(self, actions: np.ndarray) -> HostStep:
-        o, r, term, trunc, info = self.env.step(np.asarray(actions, np.float64), self._ids)
+        actions = (np.asarray(actions).reshape(self.n).astype(np.int32) if self.discrete
+                   else np.asarray(actions, np.float64))
+        o, r, term, trunc, info = self.env.step(actions, self._ids)
         order = np.argsort(info["env_id"])  # rows come back in env_id order; make sure
         o, r, term, trunc = o[order], r[order], term[order], trunc[order]
-        next_obs = np.asarray(o, np.float64)
+        next_obs = np.asarray(o, np.float64).reshape(self.n, -1)
         term = np.asarray(term, bool)
         trunc = np.asarray(trunc, bool) & ~term
         bad = ~np.all(np.isfinite(next_obs), axis=1)
@@ -487,7 +521,7 @@ class EnvpoolEnvs:
         if done.any():
             ids = self._ids[done]
             o2, info2 = self.env.reset(ids)
-            obs[np.asarray(info2["env_id"])] = o2
+            obs[np.asarray(info2["env_id"])] = np.asarray(o2).reshape(len(ids), -1)
         return HostStep(next_obs, np.asarray(r, np.float64), term, trunc | (bad & ~term), obs)
 
     def snapshot(self):
@@ -500,18 +534,18 @@ class EnvpoolEnvs:
         self.env.close()
 
 
-def can_snapshot(backend: str) -> bool:
-    """Whether ``backend``'s simulators can be saved and restored (a resume is exact)."""
-    return backend != "envpool"
+def can_snapshot(backend: str, spec=None) -> bool:
+    """Whether ``backend``'s simulators of ``spec`` (an ``envs.EnvSpec``; None: MuJoCo) can
+    be saved and restored (a resume is exact)."""
+    return backend != "envpool" and (spec is None or spec.can_snapshot)
 
 
-def snapshot_template(env_id: str, n: int) -> HostSnapshot:
+def snapshot_template(env_id: str, n: int, env_module: str = "") -> HostSnapshot:
     """Zero arrays shaped like the snapshot of ``n`` environments of ``env_id`` (for loading
     a checkpoint), read off one environment in this process."""
-    gym = _require_gymnasium_mujoco(env_id)
     import mujoco
 
-    env = gym.make(env_id).unwrapped
+    env = make_gym_env(env_id, env_module).unwrapped
     try:
         k = mujoco.mj_stateSize(env.model, mujoco.mjtState.mjSTATE_INTEGRATION)
     finally:
@@ -519,12 +553,13 @@ def snapshot_template(env_id: str, n: int) -> HostSnapshot:
     return HostSnapshot(np.zeros((n, k)), np.zeros((n, 6), np.uint64), np.zeros(n, np.int64))
 
 
-def make_host_envs(env_id: str, seeds: Sequence[int], backend: str = "gymnasium"):
+def make_host_envs(env_id: str, seeds: Sequence[int], backend: str = "gymnasium",
+                   env_module: str = ""):
     """``n = len(seeds)`` environments of ``env_id`` on ``backend`` (``HOST_BACKENDS``)."""
     if backend == "gymnasium":
-        return GymnasiumEnvs(env_id, seeds)
+        return GymnasiumEnvs(env_id, seeds, env_module)
     if backend == "gymnasium-subproc":
-        return SubprocEnvs(env_id, seeds)
+        return SubprocEnvs(env_id, seeds, env_module=env_module)
     if backend == "envpool":
         return EnvpoolEnvs(env_id, seeds)
     raise NPGInputError(f"unknown host backend {backend!r}; allowed: {', '.join(HOST_BACKENDS)}")

@@ -144,7 +144,7 @@ class LearnerParts(NamedTuple):
 
 
 def learner_parts(config: TrainConfig, advantage_hook: Optional[Callable] = None):
-    spec = make_env(config.env)
+    spec = make_env(config.env, config.env_module)
     policy = mlp_policy_spec(spec.obs_dim, spec.action_dim, hidden=config.hidden,
                              head=spec.head, dtype=jnp.dtype(config.dtype))
     algo = get_algo(config.algo)

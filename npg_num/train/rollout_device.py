@@ -46,8 +46,9 @@ def make_device_env(config, spec, policy) -> DeviceEnv:
     def reset_if_ended(key, env_state, obs, ended):
         """One environment: a fresh episode if the last one ended, else as it is. Resetting
         before the step (gymnax's ``env.step`` resets after it) needs no reset in ``init``:
-        the first step starts every episode."""
+        the first step starts every episode. Observations are flattened (MinAtar's grids)."""
         obs_re, state_re = env.reset_env(key, env_params)
+        obs_re = obs_re.reshape(-1)
         pick = lambda a, b: jnp.where(ended, a, b)  # noqa: E731
         return (_keep_dtypes(jax.tree.map(pick, state_re, env_state), env_state),
                 jnp.where(ended, obs_re.astype(obs.dtype), obs))
@@ -57,14 +58,14 @@ def make_device_env(config, spec, policy) -> DeviceEnv:
         obs_st, state_st, reward, terminated, _ = env.step_env(key, env_state, action,
                                                                env_params)
         done = jnp.logical_or(terminated, env.is_truncated(state_st, env_params))
-        return _keep_dtypes(state_st, env_state), obs_st, reward, terminated, done
+        return _keep_dtypes(state_st, env_state), obs_st.reshape(-1), reward, terminated, done
 
     def init(key):
         # placeholders of the right shapes; every episode starts at the first step
         obs_shape, state_shape = jax.eval_shape(env.reset_env, key, env_params)
         env_state = jax.tree.map(lambda a: jnp.zeros((n_envs,) + a.shape, a.dtype),
                                  state_shape)
-        obs = jnp.zeros((n_envs,) + obs_shape.shape, dtype)
+        obs = jnp.zeros((n_envs, spec.obs_dim), dtype)
         return env_state, obs
 
     def rollout(theta, obs_norm, env_state, obs, episodes, noise, env_keys):

@@ -1,4 +1,4 @@
-"""The rollout of host environments (MuJoCo through ``host_envs``): ``num_steps`` steps of
+"""The rollout of host environments (gymnasium's, through ``host_envs``): ``num_steps`` steps of
 ``seeds x num_envs`` environments, one jitted policy call per step for all of them.
 
 Per step the only Python work is the simulators' own (``HostEnvs.step``) plus one policy
@@ -49,13 +49,16 @@ class HostEpisodes(NamedTuple):
 
 def make_act(config, policy) -> Callable:
     """``act(theta, obs_norm, obs, noise, t) -> action`` for all seeds at once (vmapped):
-    theta [S, P], obs [S, E, obs_dim] raw, noise [S, T, E, A]; a = mean + std * noise[:, t]
-    (Gaussian heads) before clipping to the action bounds."""
-    if policy.head.name != "diag_gaussian":
-        raise NotImplementedError("the host rollout is for continuous (Gaussian) actions")
+    theta [S, P], obs [S, E, obs_dim] raw, noise [S, T, E, A]. Gaussian heads: a = mean +
+    std * noise[:, t] (before clipping to the action bounds); categorical heads: a =
+    argmax(logits + noise[:, t]) with Gumbel noise (int32 [S, E]), as on the device."""
+    discrete = policy.head.name == "categorical"
 
     def one(theta, obs_norm, obs, noise_t):
-        mean, log_std = policy.apply(theta, normalize(obs_norm, obs, config.normalize_obs))
+        out = policy.apply(theta, normalize(obs_norm, obs, config.normalize_obs))
+        if discrete:
+            return jnp.argmax(out + noise_t, axis=-1).astype(jnp.int32)
+        mean, log_std = out
         return mean + jnp.exp(log_std) * noise_t
 
     batched = jax.vmap(one)
@@ -81,10 +84,11 @@ def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
     clock = time.perf_counter
     t_policy = t_sim = 0.0
     s, e, d = obs.shape
-    a_dim = noise.shape[-1]
+    discrete = getattr(envs, "discrete", False)
+    a_shape = () if discrete else (noise.shape[-1],)
     traj = Transition(
         obs=np.empty((s, num_steps, e, d), dtype),
-        action=np.empty((s, num_steps, e, a_dim), dtype),
+        action=np.empty((s, num_steps, e) + a_shape, np.int32 if discrete else dtype),
         reward=np.empty((s, num_steps, e), dtype),
         terminated=np.empty((s, num_steps, e), bool),
         done=np.empty((s, num_steps, e), bool),
@@ -95,7 +99,8 @@ def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
         t0 = clock()
         action = np.asarray(act(theta, obs_norm, obs, noise, t))
         t1 = clock()
-        out = envs.step(np.clip(action.reshape(s * e, a_dim), low, high))
+        flat = action.reshape((s * e,) + a_shape)
+        out = envs.step(flat if discrete else np.clip(flat, low, high))
         t_sim += clock() - t1
         t_policy += t1 - t0
         done = (out.terminated | out.truncated).reshape(s, e)

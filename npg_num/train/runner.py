@@ -3,7 +3,7 @@
 
 - ``DeviceRunner``: gymnax environments; a chunk of updates is one jitted program
   (``Trainer.chunk``) run ``per_seed`` over the devices.
-- ``HostRunner``: environments stepped on the host (MuJoCo, ``host_envs``); a chunk is a
+- ``HostRunner``: environments stepped on the host (gymnasium's, ``host_envs``); a chunk is a
   Python loop of updates, each a host rollout (one jitted policy call per step for every
   seed's environments at once) and the same jitted ``learn`` as the device loop.
 
@@ -13,6 +13,8 @@ arrays [seeds, k], k <= n updates (a host runner stops early between updates onc
 ``compile(state)``; the checkpoint round trip ``checkpoint_tree(state)`` / ``template()``
 / ``from_checkpoint(tree)`` (a host runner's checkpoint also holds its simulators,
 ``host_envs.HostSnapshot``, where the backend can save them); ``timers``; ``close()``.
+Which one a config gets is its environment's row of ``envs.ENV_BACKENDS``
+(``make_runner``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from .config import TrainConfig
 from .devices import compiler_options, per_seed, seed_keys, seed_sharding
-from .envs import is_host_env
+from .envs import make_env
 from .host_envs import can_snapshot
 from .state import TrainState, new_episodes
 
@@ -90,7 +92,7 @@ class DeviceRunner:
 
 
 class HostRunner:
-    """Environments on the host (MuJoCo, ``host_envs``).
+    """Environments on the host (gymnasium's, ``host_envs``).
 
     One update: ``begin`` (jitted: the next key, the action noise, the batch order bits,
     from each seed's key), the rollout (``rollout_host``), then ``learn``, the jitted
@@ -110,7 +112,7 @@ class HostRunner:
                  advantage_hook: Optional[Callable] = None):
         from .loop import init_learner, learner_parts
         from .rollout_host import make_act
-        from .sampling import normal
+        from .sampling import gumbel, normal
 
         cfg = self.config = config
         dtype = self.dtype = jnp.dtype(cfg.dtype)
@@ -118,11 +120,12 @@ class HostRunner:
         self.spec, self.policy, self.value = parts.spec, parts.policy, parts.value
         n_envs, n_steps, a_dim = cfg.num_envs, cfg.num_steps, self.spec.action_dim
         splits = np.cumsum([2, n_steps * n_envs * a_dim])
+        draw = gumbel if self.spec.discrete else normal  # as on the device
 
         def begin(key):
             bits = jax.random.bits(key, (int(splits[-1]) + cfg.batch_size,), jnp.uint32)
             key, noise_bits, perm_bits = jnp.split(bits, splits.tolist())
-            return key, normal(noise_bits, dtype).reshape(n_steps, n_envs, a_dim), perm_bits
+            return key, draw(noise_bits, dtype).reshape(n_steps, n_envs, a_dim), perm_bits
 
         def init_one(key):
             return init_learner(key, cfg, self.spec, parts.algo, parts.optimizer)
@@ -137,7 +140,7 @@ class HostRunner:
         self._device = jax.devices()[0]
         self._envs = envs
         self.resumes_exactly = (envs.can_snapshot if envs is not None
-                                else can_snapshot(cfg.host_backend))
+                                else can_snapshot(cfg.host_backend, self.spec))
         self.timers: dict = {}
 
     @property
@@ -149,7 +152,7 @@ class HostRunner:
             cfg = self.config
             seeds = [10_000 * (cfg.seed + s) + i for s in range(cfg.seeds)
                      for i in range(cfg.num_envs)]
-            self._envs = make_host_envs(cfg.env, seeds, cfg.host_backend)
+            self._envs = make_host_envs(cfg.env, seeds, cfg.host_backend, cfg.env_module)
         return self._envs
 
     def _shape(self, flat):
@@ -221,7 +224,9 @@ class HostRunner:
         cfg, s = self.config, self.config.seeds
         lead = (s, cfg.num_steps, cfg.num_envs)
         zeros = lambda *shape, dtype=self.dtype: np.zeros(lead + shape, dtype)  # noqa: E731
-        traj = Transition(obs=zeros(self.spec.obs_dim), action=zeros(self.spec.action_dim),
+        action = (zeros(dtype=np.int32) if self.spec.discrete
+                  else zeros(self.spec.action_dim))
+        traj = Transition(obs=zeros(self.spec.obs_dim), action=action,
                           reward=zeros(), terminated=zeros(dtype=bool), done=zeros(dtype=bool),
                           next_obs=zeros(self.spec.obs_dim))
         _, noise, perm_bits = self._begin(state.key)  # placed as the loop's own will be
@@ -235,7 +240,7 @@ class HostRunner:
 
     def checkpoint_tree(self, state):
         """(state, simulators) where the backend can save them, else the state alone."""
-        snap = self.envs.snapshot()
+        snap = self.envs.snapshot() if self.resumes_exactly else None
         return state if snap is None else (state, snap)
 
     def template(self):
@@ -245,7 +250,8 @@ class HostRunner:
         state = self._state_template()
         if not self.resumes_exactly:
             return state
-        snap = snapshot_template(self.config.env, self.config.seeds * self.config.num_envs)
+        cfg = self.config
+        snap = snapshot_template(cfg.env, cfg.seeds * cfg.num_envs, cfg.env_module)
         return state, jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), snap)
 
     def from_checkpoint(self, tree):
@@ -272,7 +278,7 @@ class HostRunner:
 
 
 def make_runner(config: TrainConfig, chunk_len: int = 1):
-    """The runner for ``config.env``: host (MuJoCo) or device (gymnax)."""
-    if is_host_env(config.env):
+    """The runner for ``config.env``: host or device, by its row of ``ENV_BACKENDS``."""
+    if make_env(config.env, config.env_module).on_host:
         return HostRunner(config, chunk_len)
     return DeviceRunner(config, chunk_len)

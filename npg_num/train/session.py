@@ -131,8 +131,10 @@ def _preload_plotting() -> None:
 class Session:
     """A run of ``config`` in ``rundir`` (a ``rundir.RunDir``), in chunks of updates."""
 
-    def __init__(self, config, rundir, *, quiet: bool, stop: StopSignals):
+    def __init__(self, config, rundir, *, quiet: bool, stop: StopSignals,
+                 tensorboard: bool = True):
         from .runner import make_runner
+        from .tensorboard_log import TensorBoardLog
 
         self.config, self.rundir, self.quiet, self.stop = config, rundir, quiet, stop
         self.num_updates = config.num_updates
@@ -144,6 +146,14 @@ class Session:
         # the program walks all of them. Objects created later are collected as usual.
         gc.freeze()
         self.seeds = [config.seed + i for i in range(config.seeds)]
+        self.tensorboard = None
+        if tensorboard:
+            try:
+                import tensorboardX  # noqa: F401
+                self.tensorboard = TensorBoardLog(rundir.path, self.seeds)
+            except ImportError:
+                say(PROG, "note: tensorboardX is not installed, so no TensorBoard events (pip "
+                    "install tensorboardX, or pass --no-tensorboard)")
         self.clock = {"updates": 0, "first_chunk_s": None, "train_s": 0.0}
         self.compile_s = None
 
@@ -153,6 +163,8 @@ class Session:
 
     def close(self) -> None:
         try:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             self.runner.close()
         finally:
             gc.unfreeze()
@@ -189,6 +201,9 @@ class Session:
         text = metrics_file.format_rows(metrics, self.seeds, elapsed)
         with self.writing(METRICS_FILE) as path:
             metrics_file.append_text(path, text)
+        if self.tensorboard is not None:
+            with self.writing("events.out.tfevents.*"):
+                self.tensorboard.append(metrics)
 
     # -- resuming ------------------------------------------------------------------------------
 
@@ -245,6 +260,9 @@ class Session:
                     f"as it was is kept as {kept.name}")
         with self.writing(METRICS_FILE) as p:
             atomic_write_text(p, metrics_file.header_line() + "".join(check.lines))
+        if self.tensorboard is not None:  # the events of the rows kept, none after them
+            with self.writing("events.out.tfevents.*"):
+                self.tensorboard.rebuild(path)
         check_total_covers(cfg, point.updates_done)
         return point
 
@@ -350,13 +368,13 @@ class Session:
 
     def finish(self) -> None:
         """The learning curve (from what ``metrics.csv`` holds) and the summary lines."""
-        from .envs import PUBLISHED, SOLVED_AT
+        from .envs import PUBLISHED, solved_at
         from .plotting import plot_learning_curve
 
         cfg, out = self.config, self.out
         steps, returns = metrics_file.load_curve(out / METRICS_FILE, self.seeds,
                                                  cfg.batch_size)
-        threshold = SOLVED_AT.get(cfg.env)
+        threshold = solved_at(cfg.env, cfg.env_module)
         references = {f"{label}, published evaluation": table[cfg.env]
                       for label, table in PUBLISHED.items() if cfg.env in table}
         with self.writing(CURVE_FILE) as path:

@@ -1,0 +1,92 @@
+"""TensorBoard events beside ``metrics.csv``: every column of every row, so that
+``tensorboard --logdir runs`` shows each seed's curves (tag ``COLUMN/seed-S``, step =
+``env_steps``).
+
+Written with tensorboardX's record writer (the TFRecord framing with its CRCs and the
+``Event`` protocol buffer that TensorBoard reads; no TensorFlow or PyTorch needed), one
+file ``events.out.tfevents.T.HOST.npg`` per process, flushed (and fsync'ed) with each
+chunk's rows, before the chunk's checkpoint. ``metrics.csv`` is the record: when a run
+resumes, the rows after its checkpoint are dropped there and computed again, so the
+events are rebuilt from the rows ``metrics.csv`` keeps (the old events files, which only
+npg-train makes, are deleted first, then one file is written and appended to): a step
+never appears twice, whatever stopped the run.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .state import Metrics
+
+__all__ = ["TensorBoardLog", "TAGGED_COLUMNS", "EVENTS_PREFIX", "events_files"]
+
+EVENTS_PREFIX = "events.out.tfevents."
+# every Metrics column but the row's coordinates (the step is env_steps)
+TAGGED_COLUMNS = tuple(c for c in Metrics._fields if c not in ("update", "env_steps"))
+
+
+def events_files(out: Path) -> list:
+    return sorted(p for p in Path(out).iterdir()
+                  if p.name.startswith(EVENTS_PREFIX) and p.is_file())
+
+
+class TensorBoardLog:
+    """The events file of one run directory ``out`` for ``seeds``."""
+
+    def __init__(self, out: Path, seeds):
+        self.out, self.seeds = Path(out), list(seeds)
+        self._writer = None
+
+    def _open(self):
+        from tensorboardX.proto.event_pb2 import Event
+        from tensorboardX.record_writer import RecordWriter
+
+        if self._writer is None:
+            name = f"{EVENTS_PREFIX}{int(time.time())}.{socket.gethostname()}.npg"
+            self._writer = RecordWriter(str(self.out / name))
+            self._writer.write(Event(wall_time=time.time(),
+                                     file_version="brain.Event:2").SerializeToString())
+        return self._writer
+
+    def _write(self, columns: dict, n_rows: int) -> None:
+        """Rows given as column -> array [n_rows] (``seed`` and ``env_steps`` among them)."""
+        from tensorboardX.proto.event_pb2 import Event
+        from tensorboardX.summary import scalar
+
+        writer, now = self._open(), time.time()
+        for i in range(n_rows):
+            seed, step = int(columns["seed"][i]), int(columns["env_steps"][i])
+            for col in TAGGED_COLUMNS:
+                if col not in columns:
+                    continue  # a row from a version without this column
+                event = Event(wall_time=now, step=step,
+                              summary=scalar(f"{col}/seed-{seed}", float(columns[col][i])))
+                writer.write(event.SerializeToString())
+        writer.flush()
+
+    def append(self, metrics: Metrics) -> None:
+        """A chunk's rows: ``metrics`` holds arrays [len(seeds), k]."""
+        s, k = np.shape(metrics.update)
+        columns = {c: np.asarray(getattr(metrics, c)).T.reshape(-1) for c in Metrics._fields}
+        columns["seed"] = np.tile(np.asarray(self.seeds), k)
+        self._write(columns, s * k)
+
+    def rebuild(self, metrics_path: Path) -> None:
+        """Replace the events with the rows of ``metrics_path`` (a resumed run's)."""
+        from .metrics_file import read_metrics
+
+        self.close()
+        for p in events_files(self.out):
+            p.unlink()
+        columns = read_metrics(metrics_path) if Path(metrics_path).exists() else {}
+        n = len(columns.get("seed", ()))
+        self._write(columns, n)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

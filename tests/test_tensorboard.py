@@ -1,0 +1,79 @@
+"""TensorBoard events in the run directory (issue 21): read back, they hold every metrics
+column of every row of metrics.csv, once, also after kill -9 and --resume."""
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorboardX", reason="TensorBoard events need the tensorboard extra: "
+                    "pip install tensorboardX")
+
+from tensorboardX.proto.event_pb2 import Event  # noqa: E402
+
+from npg_num.train.metrics_file import read_metrics  # noqa: E402
+from npg_num.train.tensorboard_log import TAGGED_COLUMNS, events_files  # noqa: E402
+
+from clirun import kill_9_after_rows, run_module  # noqa: E402
+
+ARGS = ["--env", "CartPole-v1", "--algo", "trpo", "--seeds", "2", "--num-envs", "4",
+        "--num-steps", "16", "--total-steps", "3200", "--checkpoint-every", "1", "--quiet"]
+
+
+def read_events(path: Path) -> list:
+    """The events of one file, in order, up to a record torn by a kill (TFRecord framing:
+    length u64, its CRC u32, data, the data's CRC u32)."""
+    data, out, i = path.read_bytes(), [], 0
+    while i + 12 <= len(data):
+        (n,) = struct.unpack("<Q", data[i:i + 8])
+        if i + 12 + n + 4 > len(data):
+            break
+        event = Event()
+        event.ParseFromString(data[i + 12:i + 12 + n])
+        out.append(event)
+        i += 12 + n + 4
+    return out
+
+
+def scalars(out: Path) -> dict:
+    """(tag, step) -> [values] over every events file of a run directory."""
+    found: dict = {}
+    for path in events_files(out):
+        for event in read_events(path):
+            for v in event.summary.value:
+                found.setdefault((v.tag, event.step), []).append(v.simple_value)
+    return found
+
+
+def assert_events_match_metrics(out: Path) -> None:
+    got = scalars(out)
+    m = read_metrics(out / "metrics.csv")
+    want = {}
+    for i in range(len(m["seed"])):
+        for col in TAGGED_COLUMNS:
+            want[(f"{col}/seed-{int(m['seed'][i])}", int(m["env_steps"][i]))] = m[col][i]
+    assert set(got) == set(want)
+    assert all(len(v) == 1 for v in got.values()), "a step written twice"
+    for key, value in want.items():
+        np.testing.assert_equal(np.float32(got[key][0]), np.float32(value), err_msg=str(key))
+
+
+def test_events_equal_metrics_after_kill_9_and_resume(tmp_path):
+    out = tmp_path / "run"
+    rows = kill_9_after_rows(ARGS, out, 2 * 10)
+    assert 2 * 10 <= rows < 2 * 50
+    with open(events_files(out)[-1], "ab") as f:  # a kill in the middle of a record
+        f.write(struct.pack("<Q", 200) + b"\0\0\0\0partial")
+    done = run_module("npg_num.train.cli", ["--resume", str(out), "--quiet"])
+    assert done.returncode == 0, done.stderr
+    assert len(read_metrics(out / "metrics.csv")["seed"]) == 2 * 50
+    assert_events_match_metrics(out)
+
+
+def test_no_tensorboard_writes_no_events(tmp_path):
+    out = tmp_path / "run"
+    done = run_module("npg_num.train.cli", ARGS + ["--total-steps", "128", "--out", str(out),
+                                                   "--no-tensorboard"])
+    assert done.returncode == 0, done.stderr
+    assert events_files(out) == []
