@@ -27,10 +27,11 @@ $(STAMP): pyproject.toml
 	@$(PY) -c "import jax, sympy, gymnax, optax, hypothesis" || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
 
-# the optional extras the tests exercise too: MuJoCo (gymnasium) and envpool
+# the optional extras the tests exercise too: MuJoCo (gymnasium), envpool, and Ray Tune with
+# Optuna (npg-sweep)
 $(EXTRAS): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool]' 2>&1 | grep -v "is neither a file nor a directory" || true
-	@$(PY) -c "import mujoco, gymnasium, envpool" || (echo "install of the mujoco/envpool extras failed" >&2; exit 1)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool,sweep]' 2>&1 | grep -v "is neither a file nor a directory" || true
+	@$(PY) -c "import mujoco, gymnasium, envpool, ray.tune, optuna" || (echo "install of the mujoco/envpool/sweep extras failed" >&2; exit 1)
 	@touch $(EXTRAS)
 
 venv: $(STAMP)
