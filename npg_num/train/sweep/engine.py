@@ -74,7 +74,7 @@ def _tuner(trainable, sweep: Path, spec: SweepSpec, tune_config, param_space, ca
     resources = tune.with_resources(trainable, {"cpu": spec.cpus_per_trial})
     run_config = tune.RunConfig(
         storage_path=str((sweep / TUNE_DIR).resolve()), verbose=0, callbacks=[callback],
-        failure_config=tune.FailureConfig(max_failures=0))
+        failure_config=tune.FailureConfig(max_failures=2))  # a lost worker: resumed
     return tune.Tuner(resources, param_space=param_space, tune_config=tune_config,
                       run_config=run_config)
 
