@@ -27,10 +27,11 @@ $(STAMP): pyproject.toml
 	@$(PY) -c "import jax, sympy, gymnax, optax, hypothesis" || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
 
-# the optional extras the tests exercise too: MuJoCo (gymnasium), envpool, Box2D, tensorboardX
+# the optional extras the tests exercise too: MuJoCo (gymnasium), envpool, Box2D,
+# tensorboardX, and Ray Tune with Optuna (npg-sweep)
 $(EXTRAS): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool,box2d,tensorboard]' 2>&1 | grep -v "is neither a file nor a directory" || true
-	@$(PY) -c "import mujoco, gymnasium, envpool, Box2D, tensorboardX" || (echo "install of the mujoco/envpool/box2d/tensorboard extras failed" >&2; exit 1)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool,box2d,tensorboard,sweep]' 2>&1 | grep -v "is neither a file nor a directory" || true
+	@$(PY) -c "import mujoco, gymnasium, envpool, Box2D, tensorboardX, ray.tune, optuna" || (echo "install of the optional extras (mujoco, envpool, box2d, tensorboard, sweep) failed" >&2; exit 1)
 	@touch $(EXTRAS)
 
 venv: $(STAMP)

@@ -98,17 +98,18 @@ def _read_holder(path: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
-def _in_use(out: Path, holder: dict) -> RunDirInUse:
+def _in_use(out: Path, holder: dict, prog: str = "npg-train",
+            what: str = "run") -> RunDirInUse:
     pid = holder.get("pid")
     if pid is None:
         who = "another process (it has not recorded its id yet)"
         stop = "wait for it to end"
     else:
-        who = (f"npg-train process {pid} on host {holder.get('host', '?')}, started "
+        who = (f"{prog} process {pid} on host {holder.get('host', '?')}, started "
                f"{holder.get('started', '?')}")
         stop = f"wait for it to end or stop it (kill {pid})"
-    return RunDirInUse(f"run directory {out} is in use by {who}; {stop}, then "
-                       f"continue the run with --resume {out}")
+    return RunDirInUse(f"{what} directory {out} is in use by {who}; {stop}, then "
+                       f"continue the {what} with --resume {out}")
 
 
 def _alive(holder: dict) -> bool:
@@ -131,25 +132,27 @@ _NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
 
 @contextlib.contextmanager
-def lock_run_dir(out):
+def lock_run_dir(out, lock_file: str = LOCK_FILE, prog: str = "npg-train",
+                 what: str = "run"):
     """Hold ``out``'s lock for the ``with`` block; raise ``RunDirInUse`` naming the holder
-    if another process has it. ``out`` must exist."""
+    if another process has it. ``out`` must exist. ``lock_file``, ``prog`` and ``what``:
+    the lock's name and the words of the refusal (npg-sweep locks its sweep folder so)."""
     import fcntl
 
     out = Path(out)
-    path = out / LOCK_FILE
+    path = out / lock_file
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited across exec
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise _in_use(out, _read_holder(path)) from None
+            raise _in_use(out, _read_holder(path), prog, what) from None
         except OSError as err:
             if err.errno not in _NO_FLOCK:
                 raise
             holder = _read_holder(path)
             if _alive(holder):
-                raise _in_use(out, holder) from None
+                raise _in_use(out, holder, prog, what) from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
                   "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(fd, 0)

@@ -1,0 +1,203 @@
+"""npg-sweep (issue 25): a grid through Ray equals npg-train run by hand; a driver killed
+with SIGKILL resumes to the same results; a cluster reached with --address; the sweep
+file's errors are one line; a sweep folder holds only npg-sweep's files.
+
+The sweeps are small (a few updates of tiny batches): what is checked is the plumbing
+and the equality of numbers, not learning.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray", reason="npg-sweep needs the sweep extra (pip install 'npg[sweep]')")
+pytest.importorskip("optuna", reason="npg-sweep needs the sweep extra")
+
+from clirun import ROOT, assert_same_metrics, cli_env, one_error_line, run_module  # noqa: E402
+
+from npg_num.train.sweep.results import CLOCK_COLUMNS  # noqa: E402
+from npg_num.train.sweep.spec import grid_trials, load_spec  # noqa: E402
+
+pytestmark = pytest.mark.timeout(900)
+
+# CartPole and Pendulum x delta {0.005, 0.01, 0.02} x 2 seeds, 8 updates of 4 x 32 steps
+GRID = """
+[sweep]
+envs = ["CartPole-v1", "Pendulum-v1"]
+algos = ["npg"]
+seeds = 2
+[budget]
+total_steps = 1024
+[settings]
+num_envs = 4
+num_steps = 32
+checkpoint_every = 2
+[grid]
+delta = [0.005, 0.01, 0.02]
+"""
+
+
+def _sweep(args, **kw):
+    return run_module("npg_num.train.sweep.cli", args, timeout=600, **kw)
+
+
+def _results(folder: Path) -> list:
+    with open(folder / "results.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k not in CLOCK_COLUMNS}
+                for row in csv.DictReader(f)]
+
+
+def _overlap(folder: Path) -> float:
+    """Seconds during which two trials ran at once (from results.csv's clock columns)."""
+    with open(folder / "results.csv", newline="") as f:
+        spans = sorted({(float(r["started"]), float(r["ended"])) for r in csv.DictReader(f)})
+    return sum(max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+               for i, a in enumerate(spans) for b in spans[i + 1:])
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "grid.toml"
+    path.write_text(GRID)
+    return path
+
+
+@pytest.fixture(scope="module")
+def whole_sweep(tmp_path_factory, grid_file) -> Path:
+    """The grid swept without interruption on a local Ray (2 CPUs)."""
+    out = tmp_path_factory.mktemp("sweep") / "grid"
+    proc = _sweep([str(grid_file), "--out", str(out), "--quiet"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_grid_runs_on_ray_in_parallel_and_equals_npg_train(whole_sweep, grid_file,
+                                                         tmp_path):
+    spec, _ = load_spec(grid_file)
+    trials = grid_trials(spec)
+    rows = _results(whole_sweep)
+    assert len(trials) == 6 and len(rows) == 6 * 2
+    assert {r["status"] for r in rows} == {"finished"}
+    assert sorted({r["delta"] for r in rows}) == ["0.005", "0.01", "0.02"]
+    # both CPUs busy: trials ran at the same time for a good part of the sweep
+    assert _overlap(whole_sweep) > 5.0
+    for trial in trials[:1] + trials[-1:]:  # one per environment, by hand
+        out = tmp_path / trial.name
+        proc = run_module("npg_num.train.cli", [*trial.args, "--quiet", "--out", str(out)])
+        assert proc.returncode == 0, proc.stderr
+        assert_same_metrics(out / "metrics.csv",
+                            whole_sweep / "trials" / trial.name / "metrics.csv")
+    text = (whole_sweep / "results.md").read_text()
+    assert "| CartPole-v1 | npg | delta=" in text and "| Pendulum-v1 | npg | delta=" in text
+    assert (whole_sweep / "results.png").stat().st_size > 1000
+
+
+def _ray_processes_of(pgid: int) -> list:
+    out = subprocess.run(["ps", "-o", "pid=,pgid=", "-e"], capture_output=True, text=True)
+    return [int(p) for p, g in (ln.split() for ln in out.stdout.splitlines())
+            if int(g) == pgid]
+
+
+def test_kill_9_of_the_driver_then_resume_gives_the_same_results(whole_sweep, grid_file,
+                                                                 tmp_path):
+    out = tmp_path / "grid"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "npg_num.train.sweep.cli", str(grid_file), "--out", str(out),
+         "--quiet"], cwd=ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline and driver.poll() is None:  # a trial part way
+            if list(out.glob("trials/*/checkpoint.npz")):
+                break
+            time.sleep(0.2)
+        assert driver.poll() is None, "the sweep ended before it could be killed"
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        time.sleep(3)  # Ray's workers go with their driver; their runs save and stop
+    finally:
+        # Ray's agents can outlive a driver killed with SIGKILL: end those this test
+        # started (the driver's own process group), and nothing else
+        for pid in _ray_processes_of(driver.pid):
+            os.kill(pid, signal.SIGKILL)
+    before = _results(out) if (out / "results.csv").exists() else []
+    assert len(before) < 12, "every trial had finished before the kill"
+    proc = _sweep(["--resume", str(out), "--quiet"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _results(out) == _results(whole_sweep)
+
+
+def test_resume_reruns_no_finished_trial(whole_sweep):
+    mtimes = {p: p.stat().st_mtime_ns for p in whole_sweep.glob("trials/*/*")}
+    proc = _sweep(["--resume", str(whole_sweep), "--quiet"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in whole_sweep.glob("trials/*/*")} == mtimes
+
+
+def test_two_trials_on_a_cluster_given_by_address(tmp_path):
+    import ray
+
+    spec = tmp_path / "two.toml"
+    spec.write_text(GRID.replace('"CartPole-v1", "Pendulum-v1"', '"CartPole-v1"')
+                    .replace("[0.005, 0.01, 0.02]", "[0.01, 0.02]"))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        address = ray.get_runtime_context().gcs_address
+        proc = _sweep([str(spec), "--out", str(tmp_path / "s"), "--address", address,
+                       "--quiet"])
+    finally:
+        ray.shutdown()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _results(tmp_path / "s")
+    assert len(rows) == 2 * 2 and {r["status"] for r in rows} == {"finished"}
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[sweep]\nenvs = ['CartPole-v1']\n[grid]\ndelta = [0.01, -1.0]\n", "delta"),
+    ("[sweep]\nenvs = ['NoSuchEnv-v0']\n", "NoSuchEnv-v0"),
+    ("[sweep]\nenvs = ['CartPole-v1']\n[grid]\nno_such_field = [1]\n", "no_such_field"),
+    ("[sweep]\nenvs = ['CartPole-v1']\n[search]\ndelta = { normal = [0, 1] }\n", "delta"),
+    ("[sweep]\nenvs = ['CartPole-v1']\n[grid]\nseeds = [1, 2]\n", "seeds"),
+    ("[sweep]\nenvs = ['CartPole-v1']\nobjective = 'luck'\n", "luck"),
+    ("[sweep\n", "not valid TOML"),
+])
+def test_a_bad_sweep_file_is_one_line(tmp_path, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    proc = _sweep([str(path), "--out", str(tmp_path / "out")])
+    assert proc.returncode == 2
+    assert words in one_error_line(proc.stderr, "npg-sweep")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_that_is_not_a_sweep_is_refused_untouched(tmp_path, grid_file):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for args in ([str(grid_file), "--out", str(mine)], ["--resume", str(mine)]):
+        proc = _sweep(args)
+        assert proc.returncode == 2
+        assert "notes.txt" in one_error_line(proc.stderr, "npg-sweep") or \
+            "not a sweep" in proc.stderr
+        assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_sweep_folder_needs_resume(whole_sweep, grid_file):
+    proc = _sweep([str(grid_file), "--out", str(whole_sweep)])
+    assert proc.returncode == 2
+    assert "--resume" in one_error_line(proc.stderr, "npg-sweep")
+
+
+def test_dry_run_lists_the_grid_and_writes_nothing(grid_file, tmp_path):
+    proc = _sweep([str(grid_file), "--out", str(tmp_path / "x"), "--dry-run"])
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 6
+    assert not (tmp_path / "x").exists()
