@@ -102,13 +102,6 @@ class CoordinateMap:
             return expr.applyfunc(lambda e: sp.sympify(e).xreplace(subs))
         return sp.sympify(expr).xreplace(subs)
 
-    def in_target(self, expr):
-        """An expression in the source symbols v, rewritten at v = f^-1(w)."""
-        subs = dict(zip(self.source, self.inverse))
-        if isinstance(expr, sp.MatrixBase):
-            return expr.applyfunc(lambda e: sp.sympify(e).xreplace(subs))
-        return sp.sympify(expr).xreplace(subs)
-
     def at(self, values: Sequence) -> sp.Matrix:
         """f(values): the target coordinates of the point with source coordinates ``values``."""
         values = tuple(sp.sympify(v) for v in values)
@@ -212,14 +205,6 @@ class Reparameterization:
     source: str
     target: str
     map: CoordinateMap
-
-    @property
-    def source_family(self) -> Family:
-        return FAMILIES[self.source]
-
-    @property
-    def target_family(self) -> Family:
-        return FAMILIES[self.target]
 
     def jacobian(self) -> sp.Matrix:
         """A = dw/dv, in the source parameters."""

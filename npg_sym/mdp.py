@@ -170,10 +170,6 @@ def _canon_matrix(m: sp.MatrixBase) -> sp.Matrix:
     return sp.Matrix(m.rows, m.cols, _canon_all(list(m)))
 
 
-def _known_false(cond) -> bool:
-    return cond is sp.false or cond is False
-
-
 def finite_mdp(P, R, gamma, mu=None) -> MDP:
     """Build and check an MDP; ``mu`` defaults to the uniform distribution.
 
