@@ -62,15 +62,21 @@ def import_env_modules(env_module: str) -> None:
     if names:
         _cwd_on_path()
     for name in names:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            raise NPGInputError(
-                f"--env-module {name}: no module named {err.name!r}; install your package "
-                f"(pip install -e PATH) or run from the folder that holds it") from None
-        except Exception as err:  # noqa: BLE001 - the user's code: one line, its error named
-            raise NPGInputError(f"--env-module {name}: importing it failed with "
-                                f"{type(err).__name__}: {err}") from None
+        _import_users_module(name, f"--env-module {name}")
+
+
+def _import_users_module(name: str, flag: str):
+    """``importlib.import_module(name)``; a missing module or an error raised by the user's
+    code is one ``NPGInputError`` line naming ``flag``."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        raise NPGInputError(
+            f"{flag}: no module named {err.name!r}; install your package "
+            f"(pip install -e PATH) or run from the folder that holds it") from None
+    except Exception as err:  # noqa: BLE001 - the user's code: one line, its error named
+        raise NPGInputError(f"{flag}: importing {name} failed with "
+                            f"{type(err).__name__}: {err}") from None
 
 
 def load_entry_point(env_id: str):
@@ -79,15 +85,7 @@ def load_entry_point(env_id: str):
     if not module_name or not attr:
         raise NPGInputError(f"--env {env_id}: an entry point is written pkg.module:ClassName")
     _cwd_on_path()
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise NPGInputError(
-            f"--env {env_id}: no module named {err.name!r}; install your package "
-            f"(pip install -e PATH) or run from the folder that holds it") from None
-    except Exception as err:  # noqa: BLE001 - the user's code: one line, its error named
-        raise NPGInputError(f"--env {env_id}: importing {module_name} failed with "
-                            f"{type(err).__name__}: {err}") from None
+    module = _import_users_module(module_name, f"--env {env_id}")
     try:
         obj = module
         for part in attr.split("."):
