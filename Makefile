@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS := $(VENV)/.installed-extras-stamp
-# NOTES.md: a hang in XLA's CPU thread pool with vmapped training loops; this removes it.
+# docs/platform.md: a hang in XLA's CPU thread pool with vmapped training loops; this flag
+# guards against it (the entry points set it too, through npg_num.xla_cpu).
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false $(XLA_FLAGS)
 export PYTHONUNBUFFERED := 1
 

@@ -116,8 +116,8 @@ def random_mdp(key, num_states: int, num_actions: int, gamma: float = 0.9, *, dt
 def _flat_dirichlet(key, shape, dtype):
     """Dirichlet(1, ..., 1) over the last axis: normalized i.i.d. Exp(1) draws.
 
-    The same law as ``jax.random.dirichlet`` with unit concentrations, whose gamma sampler
-    added about 1.3 s of compile time here; this compiles in milliseconds.
+    The same law as ``jax.random.dirichlet`` with unit concentrations, without its gamma
+    sampler, which is slow to compile (docs/platform.md, "Compilation").
     """
     e = jax.random.exponential(key, shape, dtype)
     return e / jnp.sum(e, axis=-1, keepdims=True)

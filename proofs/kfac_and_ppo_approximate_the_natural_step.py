@@ -23,7 +23,6 @@ from ``python benchmarks/approximations.py``; this section shows its latest resu
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -34,11 +33,6 @@ import sympy as sp
 from npg_sym import tidy
 
 from ._core import Derivation, main_for
-
-# NOTES.md: set before jax is first imported (jax is imported lazily, in _measured).
-_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
 
 CLAIM = "C11"
 TITLE = "NPG is second-order and costly; K-FAC (ACKTR) and PPO approximate it cheaply"
