@@ -22,6 +22,7 @@ from ``python benchmarks/approximations.py``; this section shows its latest resu
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -208,12 +209,17 @@ def _median_ms(fns: dict, arg, rounds: int) -> dict:
 def _cost_model(d: Derivation) -> None:
     import jax
 
+    from npg_num.xla_cpu import compiler_options
+
+    # as the trainer compiles (LLVM -O1 on CPU): the same run times, shorter compiles
+    options = compiler_options()
     rows = ["| width | P | dense F: P^2 floats | dense: form + solve, ms (x grad) | "
             f"FVP + CG({CG_ITERS}), ms (x grad) | K-FAC: sum d_in^3 + d_out^3 | K-FAC step, "
             "ms (x grad) | gradient, ms |", "|---|---|---|---|---|---|---|---|"]
     for width in WIDTHS:
         policy, theta, obs, actions, adv = _mlp_parts(width, width)
-        fns = {k: jax.jit(f) for k, f in _cost_functions(policy, obs, actions, adv).items()}
+        fns = {k: jax.jit(f, compiler_options=options)
+               for k, f in _cost_functions(policy, obs, actions, adv).items()}
         p = int(theta.size)
         sizes = [(COST_OBS + 1, width), (width + 1, width), (width + 1, COST_ACTIONS)]
         kfac_cubes = sum(i**3 + o**3 for i, o in sizes)
@@ -231,7 +237,8 @@ def _cost_model(d: Derivation) -> None:
     d.say(
         f"**The cost model, measured** (this run, `python -m proofs C11`): a tanh MLP "
         f"{COST_OBS} -> width -> width -> {COST_ACTIONS} logits, {COST_STATES} states, "
-        "float32, one CPU process, each step jitted and compiled first, median of 9 calls "
+        "float32, one CPU process, each step jitted with the trainer's compiler options "
+        "(`npg_num.xla_cpu.compiler_options`) and compiled first, median of 9 calls "
         "taken round-robin (1 call for dense). "
         "Dense: the Jacobian route $F = J^\\top F_{out} J / N$ and a direct solve. "
         "Times vary from run to run and with the machine's load; the multiples of one "
@@ -248,6 +255,9 @@ def _numeric_twin(d: Derivation) -> None:
 
     import npg_num
     from npg_num.kfac import kfac_factors, kfac_matvec, kfac_solve
+    from npg_num.xla_cpu import compiler_options
+
+    jit = functools.partial(jax.jit, compiler_options=compiler_options())
 
     def dense_pair(hidden, head, seed):
         rng = np.random.default_rng(seed)
@@ -255,7 +265,7 @@ def _numeric_twin(d: Derivation) -> None:
         theta = _random_theta(policy, rng, 1.0, jnp.float64)
         obs = jnp.asarray(rng.normal(size=(64, 3)), jnp.float64)
 
-        @jax.jit
+        @jit
         def pair(theta):
             exact = npg_num.policy_fisher(lambda t: policy.apply(t, obs), policy.head, theta)
             factors = kfac_factors(policy, theta, obs)
@@ -271,7 +281,7 @@ def _numeric_twin(d: Derivation) -> None:
         rel2 = float(np.abs(k2 - f2).max() / np.abs(f2).max())
         g = jnp.asarray(np.random.default_rng(5).normal(size=theta.shape), jnp.float64)
         x = np.linalg.solve(f2 + 1e-3 * np.eye(theta.size), np.asarray(g))
-        u = np.asarray(jax.jit(lambda f, g: kfac_solve(policy, f, g, 1e-3))(factors, g))
+        u = np.asarray(jit(lambda f, g: kfac_solve(policy, f, g, 1e-3))(factors, g))
         cos = float(x @ u / (np.linalg.norm(x) * np.linalg.norm(u)))
     d.say("**The numeric twin** (`npg_num.kfac`, float64, 64 random states): for one "
           f"linear layer (3 inputs, 2 Gaussian outputs, learned log-std) the largest entry "

@@ -48,7 +48,8 @@ def _source_copy(dest: Path) -> Path:
 def _run(args, cwd, env, timeout=240) -> subprocess.CompletedProcess:
     out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=timeout)
-    assert out.returncode == 0, f"{args}: exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, (f"{args}: exit {out.returncode}\n{out.stdout[-3000:]}\n"
+                                 f"{out.stderr[-3000:]}")
     return out
 
 
