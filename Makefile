@@ -6,15 +6,18 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS := $(VENV)/.installed-extras-stamp
-# NOTES.md: a hang in XLA's CPU thread pool with vmapped training loops; this removes it.
+DOCS   := $(VENV)/.installed-docs-stamp
+# docs/platform.md: a hang in XLA's CPU thread pool with vmapped training loops; this flag
+# guards against it (the entry points set it too, through npg_num.xla_cpu).
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false $(XLA_FLAGS)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test proofs bench bench-mujoco venv clean help
+.PHONY: run test proofs docs bench bench-mujoco venv clean help
 
 help:
 	@echo "make run    verify every claim, write report/derivations.md"
 	@echo "make test   the test suite (twins, laws, end-to-end)"
+	@echo "make docs   the API reference from the docstrings (build/docs/index.html)"
 	@echo "make bench  benchmarks (FVP/CG cost; classic-control training speed and returns;"
 	@echo "            K-FAC, PPO and truncated CG against the exact natural step;"
 	@echo "            npg-derive on the example families)"
@@ -34,6 +37,12 @@ $(EXTRAS): $(STAMP)
 	@$(PY) -c "import mujoco, gymnasium, envpool, Box2D, tensorboardX, ray.tune, optuna" || (echo "install of the optional extras (mujoco, envpool, box2d, tensorboard, sweep) failed" >&2; exit 1)
 	@touch $(EXTRAS)
 
+# Sphinx, for the API reference only (make test does not need it)
+$(DOCS): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[docs]' 2>&1 | grep -v "is neither a file nor a directory" || true
+	@$(PY) -c "import sphinx" || (echo "install of the docs extra failed" >&2; exit 1)
+	@touch $(DOCS)
+
 venv: $(STAMP)
 
 proofs: $(STAMP)
@@ -47,6 +56,11 @@ run: $(STAMP)
 
 test: $(EXTRAS)
 	$(PY) -m pytest -q
+
+# -W: a warning fails the build; the docstrings' examples run in make test (test_doctests)
+docs: $(DOCS)
+	$(PY) -m sphinx -W --keep-going -q -b html docs/api build/docs
+	@echo "API reference: build/docs/index.html"
 
 bench: $(STAMP)
 	$(PY) benchmarks/fvp.py

@@ -33,7 +33,7 @@ import os
 
 from npg_num.train.devices import configure  # noqa: E402
 
-# as the CLI: the hang guard (NOTES.md) and one CPU device per core, seeds sharded over them
+# as the CLI: the hang guard (docs/platform.md) and one CPU device per core, seeds sharded over them
 configure()
 
 import argparse  # noqa: E402

@@ -20,9 +20,9 @@ import os
 import statistics
 import time
 
-# NOTES.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this flag;
-# it must be set before JAX computes anything.
-from npg_num.train.devices import add_hang_guard  # noqa: E402
+# docs/platform.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without
+# this flag; it must be set before JAX computes anything.
+from npg_num.xla_cpu import add_hang_guard  # noqa: E402
 
 add_hang_guard()
 

@@ -116,8 +116,8 @@ def random_mdp(key, num_states: int, num_actions: int, gamma: float = 0.9, *, dt
 def _flat_dirichlet(key, shape, dtype):
     """Dirichlet(1, ..., 1) over the last axis: normalized i.i.d. Exp(1) draws.
 
-    The same law as ``jax.random.dirichlet`` with unit concentrations, whose gamma sampler
-    added about 1.3 s of compile time here; this compiles in milliseconds.
+    The same law as ``jax.random.dirichlet`` with unit concentrations, without its gamma
+    sampler, which is slow to compile (docs/mdp.md has the figure).
     """
     e = jax.random.exponential(key, shape, dtype)
     return e / jnp.sum(e, axis=-1, keepdims=True)
@@ -256,11 +256,11 @@ def natural_gradient(mdp: MDP, theta):
 
     F x = g holds exactly because g lies in range(F); null(F) = span{1_s} (the per-state
     constant shifts, K1), so removing each state's mean of x leaves the minimum-norm
-    solution F^+ g. Why the scaling: F's eigenvalues shrink with pi(a|s), and a plain
-    ``pinv(F)`` loses its digits once some pi(a|s) < 1e-10 (measured along an NPG run:
-    error 1e-4 at min pi = 1e-11, then garbage), whereas D^-1 F D^-1 keeps O(1) non-zero
-    eigenvalues (error below 1e-6 down to min pi = 1e-15). Below that, F and g themselves
-    lose their digits: use ``softmax_natural_gradient``.
+    solution F^+ g. Why the scaling: F's eigenvalues shrink with pi(a|s), so a plain
+    ``pinv(F)`` loses its digits on a nearly deterministic policy, whereas D^-1 F D^-1
+    keeps O(1) non-zero eigenvalues (docs/mdp.md has the errors measured along an NPG
+    run). Closer still to determinism F and g themselves lose their digits: use
+    ``softmax_natural_gradient``.
     """
     S, A = theta.shape
     F = fisher(mdp, theta)

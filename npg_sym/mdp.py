@@ -1,7 +1,7 @@
 """Finite MDPs, exactly: values by linear solves, the TRPO surrogate and bound, tabular softmax.
 
-Conventions (CLAIMS.md): P[s, a, s'] = Pr(s' | s, a), R[s, a] the expected reward, mu the
-initial distribution, 0 < gamma < 1; a policy is an S x A matrix pi[s, a] = pi(a|s).
+Conventions (docs/claims.md): P[s, a, s'] = Pr(s' | s, a), R[s, a] the expected reward,
+mu the initial distribution, 0 < gamma < 1; a policy is an S x A matrix pi[s, a] = pi(a|s).
 
     P_pi = sum_a pi[s, a] P[s, a, :],   r_pi = sum_a pi[s, a] R[s, a]
     V_pi = (I - gamma P_pi)^-1 r_pi,    Q_pi[s, a] = R[s, a] + gamma P[s, a, :] . V_pi

@@ -1,4 +1,4 @@
-"""proofs: one module per claim of CLAIMS.md, each named after its conclusion.
+"""proofs: one module per claim of docs/claims.md, each named after its conclusion.
 
 Each module declares ``CLAIM``, ``TITLE``, ``STATEMENT`` and ``derive(d)``, and has a
 ``main() -> int``. ``python -m proofs`` runs them all and writes ``report/derivations.md``.

@@ -85,7 +85,7 @@ def _report(outcomes, report_dir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     proofs = discover()
     parser = argparse.ArgumentParser(
-        prog="python -m proofs", description="Machine-check the claims of CLAIMS.md."
+        prog="python -m proofs", description="Machine-check the claims of docs/claims.md."
     )
     parser.add_argument("claims", nargs="*", help=f"claim ids (default: all of {' '.join(proofs)})")
     parser.add_argument("--report", default="report", metavar="DIR", help="report directory")

@@ -130,7 +130,14 @@ class Outcome:
 
 
 def run_proof(module: ModuleType, figure_dir: Path | None = None) -> Outcome:
-    """Run one proof module's ``derive``; any exception is a failure with its message."""
+    """Run one proof module's ``derive``; any exception is a failure with its message.
+
+    Sets XLA's hang guard first (``npg_num.xla_cpu``; C11 and K2 compute with JAX), before
+    the clock starts: it must precede JAX's first computation and is not the proof's work.
+    """
+    from npg_num.xla_cpu import add_hang_guard
+
+    add_hang_guard()
     d = Derivation(module.CLAIM, module.TITLE, module.STATEMENT, figure_dir=figure_dir)
     start = time.perf_counter()
     try:

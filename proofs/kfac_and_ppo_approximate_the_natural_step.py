@@ -22,8 +22,8 @@ from ``python benchmarks/approximations.py``; this section shows its latest resu
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import shutil
 import sys
 import time
@@ -34,11 +34,6 @@ import sympy as sp
 from npg_sym import tidy
 
 from ._core import Derivation, main_for
-
-# NOTES.md: set before jax is first imported (jax is imported lazily, in _measured).
-_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
 
 CLAIM = "C11"
 TITLE = "NPG is second-order and costly; K-FAC (ACKTR) and PPO approximate it cheaply"
@@ -137,17 +132,30 @@ def _two_layers(d: Derivation) -> None:
               sp.Eq(cross.subs(point), sp.Rational(5, 4)) is sp.true)
 
 
-def _mlp_parts(width, key):
-    """(policy, theta, obs, actions, advantages) for a 2-hidden-layer tanh MLP, float32."""
-    import jax
+def _random_theta(policy, rng, scale, dtype):
+    """Flat parameters drawn i.i.d. N(0, scale^2) on the host: a step's cost and the
+    identities checked here hold at any parameters, and host draws compile nothing (an
+    initializer run eagerly compiles a small program per shape, which cost the proof more
+    than the times it measures)."""
+    import jax.numpy as jnp
+
+    return jnp.asarray(rng.normal(0.0, scale, policy.num_params), dtype)
+
+
+def _mlp_parts(width, seed):
+    """(policy, theta, obs, actions, advantages) for a 2-hidden-layer tanh MLP, float32,
+    all drawn on the host."""
+    import jax.numpy as jnp
+    import numpy as np
 
     import npg_num
 
-    k1, k2, k3 = jax.random.split(key, 3)
-    policy, theta = npg_num.mlp_policy(k1, COST_OBS, COST_ACTIONS, hidden=(width, width))
-    obs = jax.random.normal(k2, (COST_STATES, COST_OBS))
-    actions = policy.head.sample(k3, policy.apply(theta, obs))
-    adv = jax.random.normal(k2, (COST_STATES,))
+    rng = np.random.default_rng(seed)
+    policy = npg_num.mlp_policy_spec(COST_OBS, COST_ACTIONS, hidden=(width, width))
+    theta = _random_theta(policy, rng, 1.0 / np.sqrt(width), jnp.float32)
+    obs = jnp.asarray(rng.normal(size=(COST_STATES, COST_OBS)), jnp.float32)
+    actions = jnp.asarray(rng.integers(0, COST_ACTIONS, COST_STATES), jnp.int32)
+    adv = jnp.asarray(rng.normal(size=COST_STATES), jnp.float32)
     return policy, theta, obs, actions, adv
 
 
@@ -201,12 +209,17 @@ def _median_ms(fns: dict, arg, rounds: int) -> dict:
 def _cost_model(d: Derivation) -> None:
     import jax
 
+    from npg_num.xla_cpu import compiler_options
+
+    # as the trainer compiles (LLVM -O1 on CPU): the same run times, shorter compiles
+    options = compiler_options()
     rows = ["| width | P | dense F: P^2 floats | dense: form + solve, ms (x grad) | "
             f"FVP + CG({CG_ITERS}), ms (x grad) | K-FAC: sum d_in^3 + d_out^3 | K-FAC step, "
             "ms (x grad) | gradient, ms |", "|---|---|---|---|---|---|---|---|"]
     for width in WIDTHS:
-        policy, theta, obs, actions, adv = _mlp_parts(width, jax.random.PRNGKey(width))
-        fns = {k: jax.jit(f) for k, f in _cost_functions(policy, obs, actions, adv).items()}
+        policy, theta, obs, actions, adv = _mlp_parts(width, width)
+        fns = {k: jax.jit(f, compiler_options=options)
+               for k, f in _cost_functions(policy, obs, actions, adv).items()}
         p = int(theta.size)
         sizes = [(COST_OBS + 1, width), (width + 1, width), (width + 1, COST_ACTIONS)]
         kfac_cubes = sum(i**3 + o**3 for i, o in sizes)
@@ -224,7 +237,8 @@ def _cost_model(d: Derivation) -> None:
     d.say(
         f"**The cost model, measured** (this run, `python -m proofs C11`): a tanh MLP "
         f"{COST_OBS} -> width -> width -> {COST_ACTIONS} logits, {COST_STATES} states, "
-        "float32, one CPU process, each step jitted and compiled first, median of 9 calls "
+        "float32, one CPU process, each step jitted with the trainer's compiler options "
+        "(`npg_num.xla_cpu.compiler_options`) and compiled first, median of 9 calls "
         "taken round-robin (1 call for dense). "
         "Dense: the Jacobian route $F = J^\\top F_{out} J / N$ and a direct solve. "
         "Times vary from run to run and with the machine's load; the multiples of one "
@@ -241,14 +255,17 @@ def _numeric_twin(d: Derivation) -> None:
 
     import npg_num
     from npg_num.kfac import kfac_factors, kfac_matvec, kfac_solve
+    from npg_num.xla_cpu import compiler_options
+
+    jit = functools.partial(jax.jit, compiler_options=compiler_options())
 
     def dense_pair(hidden, head, seed):
-        policy, theta = npg_num.mlp_policy(jax.random.PRNGKey(seed), 3, 2, hidden=hidden,
-                                           head=head, dtype=jnp.float64)
-        theta = theta + 0.5 * jax.random.normal(jax.random.PRNGKey(seed + 1), theta.shape)
-        obs = jax.random.normal(jax.random.PRNGKey(seed + 2), (64, 3))
+        rng = np.random.default_rng(seed)
+        policy = npg_num.mlp_policy_spec(3, 2, hidden=hidden, head=head, dtype=jnp.float64)
+        theta = _random_theta(policy, rng, 1.0, jnp.float64)
+        obs = jnp.asarray(rng.normal(size=(64, 3)), jnp.float64)
 
-        @jax.jit
+        @jit
         def pair(theta):
             exact = npg_num.policy_fisher(lambda t: policy.apply(t, obs), policy.head, theta)
             factors = kfac_factors(policy, theta, obs)
@@ -262,9 +279,9 @@ def _numeric_twin(d: Derivation) -> None:
         rel1 = float(np.abs(k1 - f1).max() / np.abs(f1).max())
         policy, theta, factors, f2, k2 = dense_pair((8, 8), "categorical", 1)
         rel2 = float(np.abs(k2 - f2).max() / np.abs(f2).max())
-        g = jax.random.normal(jax.random.PRNGKey(5), theta.shape)
+        g = jnp.asarray(np.random.default_rng(5).normal(size=theta.shape), jnp.float64)
         x = np.linalg.solve(f2 + 1e-3 * np.eye(theta.size), np.asarray(g))
-        u = np.asarray(jax.jit(lambda f, g: kfac_solve(policy, f, g, 1e-3))(factors, g))
+        u = np.asarray(jit(lambda f, g: kfac_solve(policy, f, g, 1e-3))(factors, g))
         cos = float(x @ u / (np.linalg.norm(x) * np.linalg.norm(u)))
     d.say("**The numeric twin** (`npg_num.kfac`, float64, 64 random states): for one "
           f"linear layer (3 inputs, 2 Gaussian outputs, learned log-std) the largest entry "

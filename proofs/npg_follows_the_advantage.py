@@ -142,7 +142,7 @@ def _tabular(d: Derivation) -> None:
     d.say(r"So $w^* = (1-\gamma)\,F^+ g$ (the minimum-norm least-squares weight; here the "
           r"residual is 0): the natural gradient is the compatible least-squares weight, "
           r"scaled by $1/(1-\gamma)$ because $g$ weights states by $\rho_\pi$ while $F$ uses "
-          r"$d_\pi = (1-\gamma)\rho_\pi$ (CLAIMS.md's conventions; Kakade's paper uses one "
+          r"$d_\pi = (1-\gamma)\rho_\pi$ (docs/claims.md's conventions; Kakade's paper uses one "
           r"weighting for both, and there $w^* = F^{-1}\nabla\eta$ with no factor).")
 
 

@@ -11,7 +11,6 @@ decreases and reaches eta* (value iteration), against vanilla PG at its best fix
 
 from __future__ import annotations
 
-import os
 import sys
 
 import sympy as sp
@@ -19,12 +18,6 @@ import sympy as sp
 from npg_sym import mdp as M
 
 from ._core import Derivation, main_for
-
-# NOTES.md: vmapped loops can deadlock XLA's CPU thread pool without this flag; it must be
-# set before jax is first imported (jax is imported lazily, in _iterations).
-_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{_FLAG} {os.environ.get('XLA_FLAGS', '')}".strip()
 
 CLAIM = "K2"
 TITLE = "NPG is multiplicative weights"

@@ -14,9 +14,9 @@ for _sig in (signal.SIGINT, signal.SIGHUP):
     if signal.getsignal(_sig) == signal.SIG_IGN:
         signal.signal(_sig, signal.default_int_handler if _sig == signal.SIGINT else signal.SIG_DFL)
 
-# NOTES.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this flag;
-# it must be set before JAX computes anything.
-from npg_num.train.devices import add_hang_guard  # noqa: E402
+# docs/platform.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this
+# flag; it must be set before JAX computes anything.
+from npg_num.xla_cpu import add_hang_guard  # noqa: E402
 
 add_hang_guard()
 # npg-train's persistent compilation cache: one per test session, not the user's

@@ -152,7 +152,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
 def test_the_console_script_as_a_person_runs_it(tmp_path):
     """The installed npg-derive: rows, a report beside the file, exit codes 0 / 2."""
     script = Path(sys.executable).with_name("npg-derive")
-    assert script.exists(), "npg-derive is not installed (pip install -e . registers it)"
+    assert script.exists(), "npg-derive is not installed (make test installs it; so does pip install .)"
     target = tmp_path / "exponential_rate.py"
     target.write_text((EXAMPLES / "exponential_rate.py").read_text())
     proc = subprocess.run([str(script), str(target), "--draws", "3"], capture_output=True,

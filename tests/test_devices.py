@@ -1,11 +1,12 @@
-"""npg_num.train.devices: the XLA flags the CLI and benchmarks set before JAX starts."""
+"""npg_num.xla_cpu: the XLA flags the CLI, proofs, tests and benchmarks set before JAX
+starts (also importable from npg_num.train.devices, the training wing's path)."""
 
 import subprocess
 import sys
 
 import pytest
 
-from npg_num.train import devices as xla_cpu
+from npg_num import xla_cpu
 
 
 def test_configure_adds_the_hang_guard_and_one_device_per_core(monkeypatch):
@@ -36,7 +37,7 @@ def test_configured_process_sees_one_device_per_core():
     """In a fresh process (XLA reads its flags once), configure() before any computation
     gives one CPU device per available core, and the trainer's compile options compile."""
     code = (
-        "from npg_num.train.devices import configure, compiler_options, available_cores\n"
+        "from npg_num.xla_cpu import configure, compiler_options, available_cores\n"
         "configure()\n"
         "import jax, jax.numpy as jnp\n"
         "assert len(jax.devices()) == available_cores(), (jax.devices(), available_cores())\n"
@@ -68,3 +69,21 @@ def test_add_hang_guard_adds_no_device_count(monkeypatch):
     flags = xla_cpu.add_hang_guard().split()
     assert flags == [xla_cpu.HANG_GUARD, "--xla_dump_to=x"]
     assert xla_cpu.add_hang_guard().split() == flags
+
+
+def test_one_xla_setup_reached_from_both_paths_without_the_training_wing():
+    """npg_num.train.devices re-exports npg_num.xla_cpu's functions (not copies), and the
+    core module loads no training code (the proofs import it)."""
+    code = (
+        "import sys\n"
+        "import npg_num.xla_cpu as x\n"
+        "assert 'npg_num.train' not in sys.modules, 'xla_cpu loaded the training wing'\n"
+        "from npg_num.train import devices as d\n"
+        "names = ('configure', 'add_hang_guard', 'compiler_options', 'available_cores', "
+        "'HANG_GUARD')\n"
+        "assert all(getattr(d, n) is getattr(x, n) for n in names)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-pytest.importorskip("mujoco", reason="MuJoCo tests need the extra: pip install -e '.[mujoco]'")
+pytest.importorskip("mujoco", reason="MuJoCo tests need the extra: pip install 'npg[mujoco]'")
 
 from npg_num import NPGInputError  # noqa: E402
 from npg_num.train import default_config, seed_sharding  # noqa: E402

@@ -41,8 +41,8 @@ __all__ = ["HostEnvError", "HostStep", "HostSnapshot", "GymnasiumEnvs", "Subproc
            "HOST_BACKENDS", "MUJOCO_EXTRA", "ENVPOOL_EXTRA"]
 
 HOST_BACKENDS = ("gymnasium", "gymnasium-subproc", "envpool")
-# the packages themselves: right for a checkout and an installed wheel alike (in a checkout,
-# pip install -e '.[mujoco,envpool]' installs the same)
+# the packages themselves: right for a checkout and an installed wheel alike (the extras
+# npg[mujoco] and npg[envpool] install the same)
 MUJOCO_EXTRA = EXTRAS["mujoco"]
 ENVPOOL_EXTRA = "pip install envpool"
 
