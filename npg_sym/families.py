@@ -127,8 +127,8 @@ class Family:
         return sp.exp(self.log_prob)
 
 
-def primed(family: Family, suffix: str = "'") -> tuple[sp.Symbol, ...]:
-    """Fresh symbols theta' with the same assumptions as theta (for KL(theta || theta'))."""
+def primed(family: Family, suffix: str = "_") -> tuple[sp.Symbol, ...]:
+    """Symbols theta' (named NAME_: mu_ for mu) with the assumptions of theta, for KL(theta || theta')."""
     return tuple(sp.Symbol(p.name + suffix, **p.assumptions0) for p in family.params)
 
 

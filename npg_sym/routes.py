@@ -44,6 +44,8 @@ from .integrals import (
     provably_positive,
     split_log_density,
 )
+from .circular import circular_moments
+from .location_scale import location_scale_routes
 from .series import power_series_sum
 
 __all__ = [
@@ -59,10 +61,11 @@ __all__ = [
 
 ROUTES = {
     "finite": ("finite sum",),
-    "real_line": ("gaussian integral", "log change onto gamma", "sympy.integrate"),
+    "real_line": ("gaussian integral", "student integral", "logit change onto beta",
+                  "split at the kink", "log change onto gamma", "sympy.integrate"),
     "half_line": ("gamma integral", "bessel-k integral", "power integral",
                   "log change onto gaussian", "sympy.integrate"),
-    "interval": ("beta integral", "power integral", "sympy.integrate"),
+    "interval": ("circular moments", "beta integral", "power integral", "sympy.integrate"),
     "counts": ("power series", "points + power series", "sympy.summation"),
 }
 
@@ -201,6 +204,8 @@ def _interval(family, f, L):
     x, lo, hi = family.outcome, family.support_set.inf, family.support_set.sup
     v = sp.Dummy("v", positive=True)
     at_v = lo + (hi - lo) * v
+    if f.has(sp.cos, sp.sin) or L.has(sp.cos, sp.sin):
+        yield "circular moments", lambda: (circular_moments(f, L, x, lo, hi), ("circular moments",))
     yield "beta integral", lambda: _termwise(
         f.subs(x, at_v), L.subs(x, at_v) + sp.log(hi - lo), v,
         [("beta integral", lambda form: beta_integral(form, v))])
@@ -281,6 +286,7 @@ def _strategies(family, f: sp.Expr, L: sp.Expr):
     if kind == "real_line":
         x = family.outcome
         yield "gaussian integral", lambda: _gaussian(f * sp.exp(L), x)
+        yield from location_scale_routes(f, L, x)
         yield from _log_changes(family, f, L)
         yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, -sp.oo, sp.oo)
     elif kind == "half_line":

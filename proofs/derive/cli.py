@@ -87,7 +87,8 @@ def run_derivation(loaded: LoadedFamily, draws: int = 20, check_seconds: float =
 
     derivation = _core.Derivation(loaded.family.name, "exact derivation", loaded.family.description)
     with npg_sym.fallback_budget(*fallback):
-        result = derive_exactly(loaded.family, loaded.bandit, derivation, check_seconds, on_row)
+        result = derive_exactly(loaded.family, loaded.bandit, derivation, check_seconds, on_row,
+                                loaded.no_kl_closed_form)
     check, twin = _twin_check(loaded, result, draws)
     _numeric_normalization_note(loaded, result, draws)
     result.checks.append(check)

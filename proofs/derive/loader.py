@@ -7,7 +7,10 @@ The file is run as a script; it must bind ``FAMILY`` (or ``NAME``) to an
   symbols (default: ``npg_sym.bandit``'s, r_k per outcome on a finite support, else
   r0 + r1 x + r2 x^2);
 - ``PARAMETER_RANGES``: ``{"name": (lo, hi)}``, where the numeric twin draws each
-  parameter (default: [0.5, 2] for positive, [-2, -0.5] for negative, [-1, 1] for real).
+  parameter (default: [0.5, 2] for positive, [-2, -0.5] for negative, [-1, 1] for real);
+- ``NO_KL_CLOSED_FORM``: a sentence saying why KL(theta || theta') has no closed form (or
+  why it is not derived): the KL row then says so instead of trying, and F = Hess KL and
+  the Taylor terms are taken under the integral.
 
 Everything wrong with the input raises ``FamilyFileError`` with one sentence for people
 (``npg-derive`` exits 2 with it): a missing file, no FAMILY, a parameter without the
@@ -44,6 +47,7 @@ class LoadedFamily:
     ranges: tuple[tuple[float, float], ...]
     path: Path
     variable: str
+    no_kl_closed_form: str | None = None
 
 
 def parse_target(target: str) -> tuple[Path, str]:
@@ -232,4 +236,14 @@ def load_family(target: str) -> LoadedFamily:
         raise FamilyFileError(f"{path}: {variable} is a {kind}, not an npg_sym.Family")
     family = check_family(namespace[variable])
     bandit, default = _reward(family, namespace)
-    return LoadedFamily(family, bandit, default, _ranges(family, namespace), path, variable)
+    return LoadedFamily(family, bandit, default, _ranges(family, namespace), path, variable,
+                        _no_kl(namespace))
+
+
+def _no_kl(namespace: dict) -> str | None:
+    reason = namespace.get("NO_KL_CLOSED_FORM")
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or not reason.strip():
+        raise FamilyFileError("NO_KL_CLOSED_FORM must be a sentence saying why the KL has no closed form")
+    return " ".join(reason.split())

@@ -44,6 +44,11 @@ class Check:
     ok: bool
     seconds: float
     detail: str
+    declared: bool = False  # passed as declared by the family file (NO_KL_CLOSED_FORM), not derived
+
+
+class Declared(Exception):
+    """The row states what the family file declares instead of deriving it."""
 
 
 @dataclass
@@ -66,6 +71,7 @@ class SymbolicDerivation:
     gradient: sp.Matrix | None = None
     step: sp.Matrix | None = None
     beta: sp.Expr | None = None
+    no_kl_closed_form: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -100,7 +106,14 @@ def _generic_zero(expr: sp.Expr) -> bool:
         lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer,
         lambda a: sp.Pow(sp.cancel(sp.together(a.base)), a.exp),
     )
-    return sp.cancel(sp.together(expr)) == 0
+    if sp.cancel(sp.together(expr)) == 0:
+        return True
+    # sqrt((3 + pi^2) B) = sqrt(3 + pi^2) sqrt(B) where the factors are nonnegative
+    split = expr.replace(
+        lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer,
+        lambda a: sp.expand_power_base(sp.Pow(sp.factor(a.base), a.exp), force=False),
+    )
+    return split != expr and sp.cancel(sp.together(split)) == 0
 
 
 def _sample_value(symbol: sp.Symbol, i: int) -> sp.Expr:
@@ -169,6 +182,7 @@ def _routes_of(records) -> tuple[str, ...]:
 def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
     """Run one check under a time budget and record its row (never raises for a failure)."""
     start = time.perf_counter()
+    declared = False
     try:
         with npg_sym.record_expectations() as records, time_limit(seconds, name):
             detail = body()
@@ -177,6 +191,8 @@ def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
         if routes:
             result.routes[name] = routes
             detail = f"{detail} [{', '.join(routes)}]" if detail else f"[{', '.join(routes)}]"
+    except Declared as why:
+        ok, declared, detail = True, True, str(why)
     except CheckFailed as why:
         ok, detail = False, str(why)
     except (NotClosedError, OutOfTime) as why:
@@ -185,7 +201,7 @@ def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
         ok, detail = False, str(why)
     except Exception as why:  # a crash is a failure of that row, reported with its type
         ok, detail = False, f"{type(why).__name__}: {why}"
-    result.checks.append(Check(name, ok, time.perf_counter() - start, detail))
+    result.checks.append(Check(name, ok, time.perf_counter() - start, detail, declared))
 
 
 def _needs(value, what: str):
@@ -221,9 +237,12 @@ _FISHER_ROUTES = {
 
 def _fisher_route(name: str):
     def body(r: SymbolicDerivation, d: Derivation) -> str:
-        if name == "F = Hess KL":
-            _needs(r.kl, "KL(theta || theta')")
         route, label = _FISHER_ROUTES[name]
+        under = name == "F = Hess KL" and r.no_kl_closed_form is not None
+        if under:
+            route, label = _hess_kl_under_integral, label + r"\ \text{(under the integral)}"
+        elif name == "F = Hess KL":
+            _needs(r.kl, "KL(theta || theta')")
         F = route(r.family)
         r.fisher_routes[name] = F
         d.show(label, F)
@@ -231,12 +250,25 @@ def _fisher_route(name: str):
             r.fisher, r.fisher_route = F, name
             return "closes (the reference for the other routes)"
         require_equal(f"{name} agrees with {r.fisher_route}", F, r.fisher)
-        return f"equals {r.fisher_route}"
+        how = " (no closed-form KL: Hess_theta' of E_theta[-log pi_theta'] under the integral)"
+        return f"equals {r.fisher_route}" + (how if under else "")
 
     return body
 
 
+def _hess_kl_under_integral(family: npg_sym.Family) -> sp.Matrix:
+    """Hess_theta' KL(theta || theta') at theta' = theta, differentiated under the integral:
+    -E_theta[Hess_theta' log pi_theta'(x)] at theta' = theta."""
+    other = npg_sym.primed(family)
+    moved = family.log_prob_at(other)
+    hess = sp.hessian(moved, other).xreplace(dict(zip(other, family.params)))
+    return hess.applyfunc(lambda h: npg_sym.tidy(-npg_sym.expectation(family, h)))
+
+
 def _kl_closed(r: SymbolicDerivation, d: Derivation) -> str:
+    if r.no_kl_closed_form is not None:
+        raise Declared(f"none: {r.no_kl_closed_form} (declared by the family file, not derived); "
+                       "F = Hess KL and the Taylor terms are taken under the integral")
     r.primed = npg_sym.primed(r.family)
     r.kl = npg_sym.kl(r.family, r.primed)
     d.show(r"\mathrm{KL}(\pi_\theta \,\|\, \pi_{\theta'})", r.kl)
@@ -245,12 +277,14 @@ def _kl_closed(r: SymbolicDerivation, d: Derivation) -> str:
 
 def _taylor(order: int):
     def body(r: SymbolicDerivation, d: Derivation) -> str:
-        _needs(r.kl, "KL(theta || theta')")
+        if r.no_kl_closed_form is None:
+            _needs(r.kl, "KL(theta || theta')")
         if r.taylor_failure is not None:  # derived once: the next rows do not try again
             raise CheckFailed(f"needs the Taylor terms, which did not close: {r.taylor_failure}")
         if r.taylor is None:
             try:
-                r.taylor = npg_sym.kl_taylor(r.family, 2)
+                taylor = npg_sym.kl_taylor if r.no_kl_closed_form is None else npg_sym.kl_taylor_under_integral
+                r.taylor = taylor(r.family, 2)
             except (NotClosedError, OutOfTime) as why:
                 r.taylor_failure = str(why)
                 raise
@@ -345,9 +379,12 @@ def derive_exactly(
     d: Derivation,
     check_seconds: float = 120.0,
     on_row=None,
+    no_kl_closed_form: str | None = None,
 ) -> SymbolicDerivation:
-    """Run every exact check on ``family``; rows go to ``on_row(check)`` as they finish."""
-    result = SymbolicDerivation(family, bandit, sp.Symbol("delta", positive=True))
+    """Run every exact check on ``family``; rows go to ``on_row(check)`` as they finish.
+    ``no_kl_closed_form``: the family file's reason why the KL has no closed form."""
+    result = SymbolicDerivation(family, bandit, sp.Symbol("delta", positive=True),
+                                no_kl_closed_form=no_kl_closed_form)
     d.say(f"**`{family.name}`**: {family.description or 'a user family'}.")
     d.show(r"\log \pi_\theta(x)", family.log_prob)
     d.say(f"Support: ${latex(family.support_set)}$; parameters: "
