@@ -11,6 +11,8 @@ theta they are, and checked by substitution. The routes on z:
 
     student     int z^(2j) (a z^2 + g)^(-p) dz = g^(-p) k^(j+1/2) B(j + 1/2, p - j - 1/2),
                 k = g/a, p > j + 1/2 (odd powers give 0): Cauchy, Student-t, any fixed nu;
+    residues    int R(z) dz = 2 pi i (sum of residues above the line), R rational without real
+                poles (a Cauchy law times a rational reward);
     cauchy log  int log((z - m)^2 + h^2) dz / (pi (1 + z^2)) = log(m^2 + (1 + h)^2), h >= 0
                 (the Poisson integral of the harmonic log|z - w|^2): the Cauchy KL;
     logit       z = log(v / (1 - v)) onto (0, 1), where e^L0 dz becomes a Beta form
@@ -129,6 +131,42 @@ def _student_term(coefficient, n: int, p: sp.Expr, Q: sp.Expr, z: sp.Symbol) -> 
     return coefficient * g ** (-p) * k**s * sp.gamma(s) * sp.gamma(r) / sp.gamma(s + r)
 
 
+def _roots(factor: sp.Expr, z: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+    """(upper, lower) roots of a quadratic in z without real roots."""
+    poly = sp.Poly(factor, z)
+    if poly.degree() != 2:
+        raise RouteDoesNotApply(f"the denominator factor {factor} is not quadratic in z")
+    a, b, c = (poly.coeff_monomial(z**k) for k in (2, 1, 0))
+    gap = sp.cancel(4 * a * c - b**2)
+    if not provably_positive(gap):
+        raise RouteDoesNotApply(f"cannot show {factor} has no real roots")
+    root = sp.I * sp.sqrt(gap) / (2 * abs(a))
+    return -b / (2 * a) + root, -b / (2 * a) - root
+
+
+def residues(rational: sp.Expr, z: sp.Symbol) -> sp.Expr:
+    """int_R P/Q dz = 2 pi i (sum of the residues in the upper half-plane), for Q without
+    real roots, each of its factors a quadratic in z, and deg Q >= deg P + 2."""
+    num, den = sp.fraction(sp.together(rational))
+    if sp.Poly(den, z).degree() < sp.Poly(num, z).degree() + 2:
+        raise RouteDoesNotApply(f"{rational} does not decay like 1/z^2: the integral diverges")
+    scale, listed = sp.factor_list(den, z)
+    merged: dict = {}
+    for factor, m in listed:  # factor_list may list one factor twice
+        merged[factor] = merged.get(factor, 0) + m
+    factors = list(merged.items())
+    total = sp.Integer(0)
+    for factor, m in factors:
+        upper, lower = _roots(factor, z)
+        others = sp.Mul(*(f**k for f, k in factors if f != factor))
+        g = num / (scale * sp.Poly(factor, z).LC() ** m * (z - lower) ** m * others)
+        total += sp.diff(g, z, m - 1).subs(z, upper) / sp.factorial(m - 1)
+    value = sp.simplify(sp.expand_complex(2 * sp.pi * sp.I * total))
+    if value.has(sp.I):
+        raise RouteDoesNotApply("the residues did not sum to a real value in closed form")
+    return value
+
+
 def _cauchy_log(coefficient, arg: sp.Expr, z: sp.Symbol) -> sp.Expr:
     """coefficient * E[log arg(z)] under 1/(pi (1 + z^2)), arg a quadratic without real roots."""
     poly = sp.Poly(sp.expand(arg), z)
@@ -158,7 +196,10 @@ def _student(f_z: sp.Expr, L0: sp.Expr, z: sp.Symbol) -> sp.Expr:
         degree = sp.Poly(den, z).degree() if den.has(z) else 0
         m = degree // 2
         if degree % 2 or sp.cancel(den / Q**m).has(z):
-            raise RouteDoesNotApply(f"term {term} is not a polynomial over a power of {Q}")
+            if not p.is_Integer:
+                raise RouteDoesNotApply(f"term {term} is not a polynomial over a power of {Q}")
+            total += residues(coefficient * dep / Q**p, z)
+            continue
         unit = sp.cancel(den / Q**m)
         for (n,), c in sp.Poly(num, z).terms():
             total += _student_term(coefficient * c / unit, n, p + m, Q, z)
