@@ -12,13 +12,15 @@ Exit codes: 0 every exact check passes and the numeric twin agrees (relative err
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from pathlib import Path
 
 from .. import _core
 from .loader import FamilyFileError, LoadedFamily, load_family
-from .report import json_summary, markdown_report, row, write_json
+from .report import json_summary, markdown_report, row, write_json, write_text
 from .symbolic import Check, derive_exactly
 
 __all__ = ["main", "run_derivation"]
@@ -103,13 +105,43 @@ def _report_path(loaded: LoadedFamily, out: str | None) -> Path:
     return folder / f"{stem}.report.md"
 
 
+def _check_budgets(args) -> None:
+    if args.draws < 1:
+        raise FamilyFileError(f"--draws must be >= 1, got {args.draws}")
+    for flag, value in (("--check-seconds", args.check_seconds), ("--fallback-seconds", args.fallback_seconds),
+                        ("--fallback-total", args.fallback_total)):
+        if not (math.isfinite(value) and value > 0):
+            raise FamilyFileError(f"{flag} must be a finite number of seconds > 0, got {value}")
+
+
+def _writable(path: Path, what: str, family_file: Path) -> None:
+    """Refuse, before any derivation, an output that would overwrite the family file or
+    that cannot be written (a folder, a read-only place)."""
+    if path.resolve() == family_file.resolve():
+        raise FamilyFileError(f"{what} {path} is the family file itself; choose another path")
+    if path.is_dir():
+        raise FamilyFileError(f"{what} {path} is a folder, not a file")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise FamilyFileError(f"{what} {path} cannot be written ({folder} is not a writable folder)")
+
+
+def _prepare(args) -> tuple[LoadedFamily, Path]:
+    _check_budgets(args)
+    loaded = load_family(args.target)
+    report = _report_path(loaded, args.out)
+    _writable(report, "the report", loaded.path)
+    if args.json:
+        _writable(Path(args.json), "--json", loaded.path)
+    return loaded, report
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.draws < 1 or args.check_seconds <= 0 or args.fallback_seconds <= 0 or args.fallback_total < 0:
-        print(f"{PROG}: error: --draws must be >= 1 and the budgets positive", file=sys.stderr)
-        return 2
     try:
-        loaded = load_family(args.target)
+        loaded, report = _prepare(args)
     except FamilyFileError as why:
         print(f"{PROG}: error: {why}", file=sys.stderr)
         return 2
@@ -119,10 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         loaded, args.draws, args.check_seconds, (args.fallback_seconds, args.fallback_total), on_row)
     code = 0 if result.ok else 1
     command = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
-    report = _report_path(loaded, args.out)
     try:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(markdown_report(loaded, result, twin, derivation, command), encoding="utf-8")
+        write_text(report, markdown_report(loaded, result, twin, derivation, command))
         if args.json:
             write_json(Path(args.json), json_summary(loaded, result, twin, args.draws, code))
     except OSError as why:

@@ -131,9 +131,33 @@ def _check_assumptions(family: Family) -> None:
                 )
 
 
+RESERVED = re.compile(r"(delta|[rd]\d+|.*_)")
+"""Names npg-derive uses inside (delta, the default reward's r0, r1, ..., the direction
+d1, d2, ..., the primed parameters NAME_): a user symbol of that name would be confused
+with them."""
+
+
+def _check_names(family: Family) -> None:
+    names = [p.name for p in family.params]
+    if family.outcome.name in names:
+        raise FamilyFileError(
+            f"family {family.name!r}: the outcome and a parameter are both named "
+            f"{family.outcome.name!r} (whatever their assumptions); rename one of them")
+    for name in names:
+        if RESERVED.fullmatch(name):
+            raise FamilyFileError(
+                f"family {family.name!r}: the parameter name {name!r} is reserved inside npg-derive "
+                "(delta, r0, r1, ..., d1, d2, ..., names ending in '_'); rename it")
+
+
 def _check_symbols(family: Family) -> None:
+    if not isinstance(family.params, tuple):
+        raise FamilyFileError(
+            f"family {family.name!r}: params must be a tuple of SymPy symbols, got a "
+            f"{type(family.params).__name__}; write params=(lam,) with the comma for one parameter")
     if not family.params:
         raise FamilyFileError(f"family {family.name!r} has no parameters")
+    _check_names(family)
     if len(set(family.params)) != len(family.params):
         raise FamilyFileError(f"family {family.name!r} lists a parameter twice: {family.params}")
     for p in (*family.params, family.outcome):

@@ -110,9 +110,16 @@ def json_summary(loaded, result, twin, draws: int, exit_code: int) -> dict:
     }
 
 
-def write_json(path, summary: dict) -> None:
+def write_text(path, text: str) -> None:
+    """Atomically (temporary file + rename), by the project's one writer."""
+    from npg_num.atomic import atomic_write_text  # imports JAX: only once the twin has run
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(path, text)
+
+
+def write_json(path, summary: dict) -> None:
+    write_text(path, json.dumps(summary, indent=2) + "\n")
 
 
 def markdown_report(loaded, result, twin, derivation, command: str) -> str:
