@@ -256,3 +256,57 @@ def test_bad_options_exit_2_with_one_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and message in err, err
+
+
+SYMBOLS_MU_G = 'mu = sp.Symbol("mu", real=True)\ng = sp.Symbol("g", positive=True)\nx = sp.Symbol("x", real=True)\n'
+NORMAL = "-(x - mu)**2 / (2 * g**2) - sp.log(g) - sp.log(2 * sp.pi) / 2"
+ISSUE_23_BAD_FILES = {
+    "params without the comma": (family_file(params="lam"), "write params=(lam,) with the comma"),
+    "params as a list": (family_file(params="[lam]"), "params must be a tuple"),
+    "outcome named like a parameter, other assumptions": (
+        'lam = sp.Symbol("lam", positive=True)\nx = sp.Symbol("lam", real=True)\n'
+        + FAMILY.format(params="lam,", log_prob="sp.log(lam) - lam * x", support="sp.Interval(0, sp.oo)"),
+        "the outcome and a parameter are both named 'lam'"),
+    "a parameter named delta": (
+        family_file(params="delta, g", log_prob=NORMAL.replace("mu", "delta"), support="None",
+                    symbols=SYMBOLS_MU_G.replace('"mu"', '"delta"').replace("mu =", "delta =")),
+        "'delta' is reserved"),
+    "a parameter named r1": (
+        family_file(params="r1, g", log_prob=NORMAL.replace("mu", "r1"), support="None",
+                    symbols=SYMBOLS_MU_G.replace('"mu"', '"r1"').replace("mu =", "r1 =")),
+        "'r1' is reserved"),
+    "a parameter named like a primed one": (
+        family_file(params="mu_, g", log_prob=NORMAL.replace("mu", "mu_"), support="None",
+                    symbols=SYMBOLS_MU_G.replace('"mu"', '"mu_"').replace("mu =", "mu_ =")),
+        "'mu_' is reserved"),
+    "NO_KL_CLOSED_FORM not a sentence": (family_file() + "NO_KL_CLOSED_FORM = 3\n",
+                                         "NO_KL_CLOSED_FORM must be a sentence"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ISSUE_23_BAD_FILES))
+def test_bad_family_files_exit_2_with_one_line(tmp_path, capsys, case):
+    body, message = ISSUE_23_BAD_FILES[case]
+    code = main([str(write(tmp_path, body)), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("npg-derive: error: "), err
+    assert message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--check-seconds", "nan"], "--check-seconds must be a finite number of seconds > 0"),
+    (["--check-seconds", "inf"], "--check-seconds must be a finite number of seconds > 0"),
+    (["--fallback-total", "0"], "--fallback-total must be a finite number of seconds > 0"),
+    (["--json", "{family}"], "is the family file itself"),
+    (["--json", "{tmp}"], "is a folder, not a file"),
+    (["--json", "{family}/summary.json"], "cannot be written"),  # under a file, not a folder
+])
+def test_bad_budgets_and_outputs_are_refused_before_the_derivation(tmp_path, capsys, argv, message):
+    target = write(tmp_path, family_file())
+    before = target.read_text()
+    argv = [a.format(family=target, tmp=tmp_path) for a in argv]
+    code = main([str(target), "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr()
+    assert code == 2 and err.err.count("\n") == 1 and message in err.err, err.err
+    assert err.out == "" and not (tmp_path / "out").exists()  # nothing derived, nothing written
+    assert target.read_text() == before
