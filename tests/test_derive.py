@@ -310,3 +310,35 @@ def test_bad_budgets_and_outputs_are_refused_before_the_derivation(tmp_path, cap
     assert code == 2 and err.err.count("\n") == 1 and message in err.err, err.err
     assert err.out == "" and not (tmp_path / "out").exists()  # nothing derived, nothing written
     assert target.read_text() == before
+
+
+def _fail_with(exc):
+    def derivation(*args, **kwargs):
+        raise exc
+    return derivation
+
+
+def test_an_internal_error_is_one_line_naming_the_saved_traceback(tmp_path, capsys, monkeypatch):
+    """A bug inside npg-derive: exit 70, one line naming the file that holds the traceback."""
+    import tempfile
+
+    import proofs.derive.cli as cli
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cli, "run_derivation", _fail_with(RuntimeError("planted bug")))
+    code = main([str(write(tmp_path, family_file())), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 70 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("npg-derive: internal error: RuntimeError: planted bug"), err
+    saved = [p for p in tmp_path.glob("npg-derive-traceback-*.txt") if str(p) in err]
+    assert len(saved) == 1, err
+    assert "Traceback" in saved[0].read_text() and "planted bug" in saved[0].read_text()
+
+
+def test_ctrl_c_is_exit_130_and_one_line(tmp_path, capsys, monkeypatch):
+    import proofs.derive.cli as cli
+
+    monkeypatch.setattr(cli, "run_derivation", _fail_with(KeyboardInterrupt()))
+    code = main([str(write(tmp_path, family_file())), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 130 and err == "npg-derive: interrupted\n", err

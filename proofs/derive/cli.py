@@ -6,7 +6,9 @@ report beside FILE.py (``STEM.report.md``, or ``STEM.NAME.report.md``) or under
 
 Exit codes: 0 every exact check passes and the numeric twin agrees (relative error
 <= 1e-8); 1 a check fails (a quantity that did not close fails its check); 2 bad input
-(one line on stderr, no traceback).
+(one line on stderr, no traceback); 130 Ctrl-C; 70 an internal error (one line naming the
+file that holds its traceback). The error policy is ``npg_num.console.run_main``, the one
+every console script shares.
 """
 
 from __future__ import annotations
@@ -28,13 +30,10 @@ __all__ = ["main", "run_derivation"]
 PROG = "npg-derive"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse prints usage and two lines)
-        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[1].replace("\n", " "))
+    from npg_num.console import OneLineParser  # errors are one line (UsageError), exit 2
+
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("target", metavar="FILE.py[:NAME]", help="a file defining FAMILY (or NAME) = npg_sym.Family(...)")
     p.add_argument("--json", metavar="PATH", help="write the JSON summary here")
     p.add_argument("--out", metavar="DIR", help="write the report here (default: beside FILE.py)")
@@ -138,13 +137,15 @@ def _prepare(args) -> tuple[LoadedFamily, Path]:
     return loaded, report
 
 
-def main(argv: list[str] | None = None) -> int:
+def _derive_and_write(argv: list[str] | None) -> int:
+    """The command itself; bad input raises ``UsageError`` (run_main: one line, exit 2)."""
+    from npg_num.console import UsageError
+
     args = _parser().parse_args(argv)
     try:
         loaded, report = _prepare(args)
     except FamilyFileError as why:
-        print(f"{PROG}: error: {why}", file=sys.stderr)
-        return 2
+        raise UsageError(str(why)) from None
     start = time.perf_counter()
     on_row = None if args.quiet else (lambda c: print(row(c), flush=True))
     result, twin, derivation = run_derivation(
@@ -156,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             write_json(Path(args.json), json_summary(loaded, result, twin, args.draws, code))
     except OSError as why:
-        print(f"{PROG}: error: cannot write the report: {why}", file=sys.stderr)
-        return 2
+        raise UsageError(f"cannot write the report: {why}") from None
     failed = [c for c in result.checks if not c.ok]
     passed = len(result.checks) - len(failed)
     print(f"{loaded.family.name}: {passed}/{len(result.checks)} checks pass in "
@@ -165,6 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     for c in failed:
         print(f"{PROG}: FAIL {c.name}: {c.detail}", file=sys.stderr)
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``npg-derive``; returns the exit code (module docstring).
+
+    ``npg_num.console`` is imported here, not at the top: importing this module stays free
+    of JAX (``npg_num`` loads it), while a run loads it at its start.
+    """
+    from npg_num.console import run_main
+
+    return run_main(PROG, lambda: _derive_and_write(argv))
 
 
 if __name__ == "__main__":
