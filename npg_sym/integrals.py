@@ -49,14 +49,40 @@ class RouteDoesNotApply(Exception):
 
 
 def provably_positive(expr) -> bool:
-    """True only when SymPy shows ``expr > 0`` from the assumptions (after cancelling)."""
+    """True only when SymPy shows ``expr > 0`` from the assumptions (after cancelling), or
+    expr is positive factors times erf(p) - erf(q) with p - q > 0 (erf is increasing: the
+    mass of a truncated Gaussian)."""
     expr = sp.sympify(expr)
     if expr.is_positive:
         return True
     for form in (sp.cancel, sp.factor, sp.together):
         if form(expr).is_positive:
             return True
-    return False
+    return _increasing_difference(expr)
+
+
+def _signed_erf(term: sp.Expr):
+    """(sign, argument) when term is +-erf(argument); else None."""
+    for sign in (1, -1):
+        if isinstance(sign * term, sp.erf):
+            return sign, (sign * term).args[0]
+    return None
+
+
+def _increasing_difference(expr: sp.Expr) -> bool:
+    differences, rest = [], []
+    for factor in sp.Mul.make_args(sp.factor_terms(expr)):
+        (differences if factor.is_Add else rest).append(factor)
+    if len(differences) != 1 or not all(provably_positive(f) for f in rest):
+        return False
+    parts = [_signed_erf(t) for t in sp.Add.make_args(differences[0])]
+    if len(parts) != 2 or None in parts:
+        return False
+    (s1, a1), (s2, a2) = sorted(parts, key=lambda part: -part[0])
+    if s1 < 0:
+        return False
+    lower = -a2 if s2 > 0 else a2  # erf(a1) + erf(a2) = erf(a1) - erf(-a2)
+    return provably_positive(a1 - lower)
 
 
 @dataclass

@@ -10,7 +10,9 @@ An unevaluated ``Integral`` or ``Sum`` is never returned.
                              sympy.integrate
     half-line (a, oo)        gamma / bessel-k integral, power integral (a >= 0),
                              log change onto gaussian (x - a = e^y), sympy.integrate
-    interval (a, b)          beta integral, power integral (a >= 0), sympy.integrate
+    interval (a, b)          circular moments (one period of cos/sin), truncated gaussian
+                             integral (erf terms), beta integral, power integral (a >= 0),
+                             sympy.integrate
     counts 0, 1, 2, ...      power series, points + power series (a Piecewise that
                              singles out a few counts), sympy.summation
 
@@ -65,7 +67,8 @@ ROUTES = {
                   "split at the kink", "log change onto gamma", "sympy.integrate"),
     "half_line": ("gamma integral", "bessel-k integral", "power integral",
                   "log change onto gaussian", "sympy.integrate"),
-    "interval": ("circular moments", "beta integral", "power integral", "sympy.integrate"),
+    "interval": ("circular moments", "truncated gaussian integral", "beta integral",
+                 "power integral", "sympy.integrate"),
     "counts": ("power series", "points + power series", "sympy.summation"),
 }
 
@@ -181,6 +184,13 @@ def _gaussian(integrand: sp.Expr, x: sp.Symbol, route: str = "gaussian integral"
         raise RouteDoesNotApply(str(why)) from None
 
 
+def _gaussian_on(integrand: sp.Expr, x: sp.Symbol, lo, hi) -> tuple[sp.Expr, tuple]:
+    try:
+        return gaussian_integral(integrand, x, lo, hi), ("truncated gaussian integral",)
+    except (NotImplementedError, ValueError) as why:
+        raise RouteDoesNotApply(str(why)) from None
+
+
 def _half_line(family, f, L):
     x, lo, hi = family.outcome, family.support_set.inf, family.support_set.sup
     u = sp.Dummy("u", positive=True)
@@ -206,6 +216,7 @@ def _interval(family, f, L):
     at_v = lo + (hi - lo) * v
     if f.has(sp.cos, sp.sin) or L.has(sp.cos, sp.sin):
         yield "circular moments", lambda: (circular_moments(f, L, x, lo, hi), ("circular moments",))
+    yield "truncated gaussian integral", lambda: _gaussian_on(f * sp.exp(L), x, lo, hi)
     yield "beta integral", lambda: _termwise(
         f.subs(x, at_v), L.subs(x, at_v) + sp.log(hi - lo), v,
         [("beta integral", lambda form: beta_integral(form, v))])

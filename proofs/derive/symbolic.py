@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.matrices.utilities import dotprodsimp
 
 import npg_sym
 from npg_sym import NotClosedError, OutOfTime, is_zero, time_limit
@@ -319,12 +320,25 @@ def _rational(expr: sp.Expr) -> sp.Expr:
     return sp.factor(sp.cancel(sp.together(expr)))
 
 
-def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
+def _entry_symbols(F: sp.Matrix, g: sp.Matrix) -> tuple[dict, dict]:
+    """(forward, back): every non-numeric entry of F and g <-> an independent Dummy
+    (F's diagonal positive: a nonsingular PSD F is positive definite)."""
+    forward = {}
+    for i in range(F.rows):
+        for j in range(F.cols):
+            if not F[i, j].is_number and F[i, j] not in forward:
+                forward[F[i, j]] = sp.Dummy("F", positive=True) if i == j else sp.Dummy("F", real=True)
+    for entry in g:
+        if not entry.is_number and entry not in forward:
+            forward[entry] = sp.Dummy("g", real=True)
+    return forward, {d: v for v, d in forward.items()}
+
+
+def _solve_with_generic_values(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
     """npg_sym.solve_trust_region on F and g with their function values as generic symbols,
-    mapped back after: the KKT solution is rational in F's and g's entries, and SymPy
-    solves it much faster without polygammas inside (the Beta family: 49 s -> seconds).
-    The null space is that of the generic F only when the true F is singular exactly when
-    the generic one is; otherwise the true F is solved directly."""
+    mapped back after (a singular F: softmax). The null space is that of the generic F
+    only when the true F is singular exactly when the generic one is; otherwise the true F
+    is solved directly."""
     forward, back = generic_symbols(F, g)
     if not forward:
         return npg_sym.solve_trust_region(F, g, delta)
@@ -338,9 +352,27 @@ def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
     }, null_basis=tuple(v.xreplace(back) for v in sol.null_basis))
 
 
+def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
+    """(solution, F_used, g_used, back). When det F is shown nonzero (numerically, at a
+    point: sound for "not identically 0"), F's and g's entries become independent
+    symbols (``back`` maps them to the true entries): the KKT solution is rational in
+    them, and an identity shown in independent symbols holds at any values put for them
+    (the Beta family: 49 s -> seconds; the truncated Gaussian, whose entries hold erf and
+    exp, did not finish in 120 s otherwise). A singular F keeps its own null space:
+    ``_solve_with_generic_values`` on the true F (``back`` empty)."""
+    forward, back = _entry_symbols(F, g)
+    with dotprodsimp(False):  # an unsimplified det, only to be evaluated at a point
+        raw_det = F.det(method="berkowitz")
+    if forward and numerically_nonzero(raw_det):
+        sol = npg_sym.solve_trust_region(F.xreplace(forward), g.xreplace(forward), delta,
+                                         simplify=_rational)
+        return sol, F.xreplace(forward), g.xreplace(forward), back
+    return _solve_with_generic_values(F, g, delta), F, g, {}
+
+
 def _natural_step(r: SymbolicDerivation, d: Derivation) -> str:
-    F, g = _needs(r.fisher, "F"), _needs(r.gradient, "the policy gradient g")
-    sol = _solve_trust_region(F, g, r.delta)
+    F_true, g_true = _needs(r.fisher, "F"), _needs(r.gradient, "the policy gradient g")
+    sol, F, g, back = _solve_trust_region(F_true, g_true, r.delta)
     require_equal("constraint active: d*^T F d* / 2 = delta", (sol.step.T * F * sol.step)[0] / 2, r.delta)
     require_equal("stationarity: F d* = g / lambda*", F * sol.step, g / sol.multiplier_value)
     require_equal("lambda*^2 = g^T F^+ g / (2 delta)", sol.multiplier_value**2,
@@ -349,12 +381,13 @@ def _natural_step(r: SymbolicDerivation, d: Derivation) -> str:
     for v in sol.null_basis:
         require_equal("F v = 0", F * v, sp.zeros(F.rows, 1))
         require_equal("v^T d* = 0 (pseudo-inverse step)", (v.T * sol.step)[0], 0)
-    r.step, r.beta = sol.step, sol.beta
-    d.show(r"\beta", sol.beta)
-    d.show(r"d^*", sol.step.T)
+    r.step, r.beta = sol.step.xreplace(back), sol.beta.xreplace(back)
+    d.show(r"\beta", r.beta)
+    d.show(r"d^*", r.step.T)
     singular = f"; F singular, step on range(F) ({len(sol.null_basis)} null direction(s))"
+    generic = "; shown with F's and g's entries as independent symbols" if back else ""
     return "KKT: constraint active, stationarity, beta = sqrt(2 delta / g^T F^+ g)" + (
-        singular if sol.null_basis else "")
+        singular if sol.null_basis else "") + generic
 
 
 CHECKS = (
