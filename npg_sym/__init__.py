@@ -36,6 +36,7 @@ from .families import (
     primed,
 )
 from .fisher import fisher, fisher_from_hessian, fisher_from_kl, score
+from .outcome_map import OutcomeMap, transformed
 from .kl import direction_symbols, kl, kl_taylor, kl_taylor_under_integral, taylor_terms
 from .trust_region import TrustRegionSolution, natural_step, null_space, solve_trust_region
 from .geometry import (
@@ -57,6 +58,8 @@ from .geometry import (
 from . import mdp  # the finite-MDP API, as a submodule: npg_sym.mdp
 
 __all__ = [
+    "OutcomeMap",
+    "transformed",
     "FAMILIES",
     "Family",
     "get_family",

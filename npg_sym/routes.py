@@ -16,6 +16,9 @@ An unevaluated ``Integral`` or ``Sum`` is never returned.
     counts 0, 1, 2, ...      power series, points + power series (a Piecewise that
                              singles out a few counts), sympy.summation
 
+A transformed outcome y = T(u) (``npg_sym.outcome_map``) is taken onto its base first:
+E_y[f(y)] = E_u[f(T(u))], by the base's routes.
+
 The constant route: terms of f free of x need no integral, E[c] = c Z with Z = E[1] the
 normalization (itself derived once per family and parameter point, by the routes above).
 SymPy's general ``integrate``/``summation`` run last, in a child process under a time
@@ -354,6 +357,8 @@ def normalization(family, params: Sequence[sp.Expr] | None = None) -> Expectatio
     """
     start = time.perf_counter()
     params = None if params is None else tuple(sp.sympify(p) for p in params)
+    if family.outcome_map is not None:
+        return _on_the_base(family, sp.Integer(1), params)
     if family.support_kind == "finite":
         return exact_expectation(family, sp.Integer(1), params)
     value, used = _normalization(family, params)
@@ -365,6 +370,14 @@ def _recorded(result: ExpectationResult) -> ExpectationResult:
     if records is not None:
         records.append(result)
     return result
+
+
+def _on_the_base(family, f: sp.Expr, params) -> ExpectationResult:
+    """E_y[f(y)] = E_u[f(T(u))] for y = T(u), u ~ family.base (npg_sym.outcome_map)."""
+    mapping = family.outcome_map
+    inner = exact_expectation(family.base, mapping.pull_back(f), params)
+    return _recorded(ExpectationResult(inner.value, (f"onto the base ({mapping})", *inner.routes),
+                                       inner.seconds))
 
 
 def _finite_sum(family, f: sp.Expr, log_prob: sp.Expr) -> sp.Expr:
@@ -402,6 +415,8 @@ def exact_expectation(family, f, params: Sequence[sp.Expr] | None = None) -> Exp
     start = time.perf_counter()
     f = sp.sympify(f)
     params = None if params is None else tuple(sp.sympify(p) for p in params)
+    if family.outcome_map is not None:
+        return _on_the_base(family, f, params)
     log_prob = family.log_prob if params is None else family.log_prob_at(params)
     if family.support_kind == "finite":
         value, used = _finite_sum(family, f, log_prob), ("finite sum",)

@@ -9,6 +9,7 @@ time budget, so that a derivation never hangs.
     normalized                    E[1] = 1
     score has mean 0              E[s] = 0,  s = grad_theta log pi
     F = E[s s^T]                  the Fisher by its definition
+    F = F of the base             (a transformed outcome y = T(u) only) F equals the base's
     F = -E[Hess log pi]           closes, and equals the first route that closed
     KL closed form                KL(theta || theta') = E[log pi_theta - log pi_theta']
     F = Hess KL                   Hess_theta' KL at theta' = theta, equal to F
@@ -32,7 +33,7 @@ from npg_sym.integrals import expand_special
 
 from .._core import Derivation, latex
 
-__all__ = ["CHECKS", "Check", "CheckFailed", "SymbolicDerivation", "derive_exactly", "exactly_zero"]
+__all__ = ["CHECKS", "BASE_CHECK", "checks_for", "Check", "CheckFailed", "SymbolicDerivation", "derive_exactly", "exactly_zero"]
 
 
 class CheckFailed(Exception):
@@ -257,6 +258,19 @@ def _fisher_route(name: str):
     return body
 
 
+def _base_fisher(r: SymbolicDerivation, d: Derivation) -> str:
+    """A transformed outcome y = T(u): F (from log pi_y, with its Jacobian term) equals the
+    base's F (from log pi_u), checked, not assumed."""
+    F = _needs(r.fisher, "F")
+    base = r.family.base
+    with npg_sym.record_expectations() as records:
+        F_base = npg_sym.fisher(base)
+    require_equal(f"F = F of the base {base.name}", F, F_base)
+    d.show(r"F_{\mathrm{base}}", F_base)
+    return (f"F of {r.family.outcome_map} equals the base's ({base.name}) "
+            f"[{', '.join(_routes_of(records))}]")
+
+
 def _hess_kl_under_integral(family: npg_sym.Family) -> sp.Matrix:
     """Hess_theta' KL(theta || theta') at theta' = theta, differentiated under the integral:
     -E_theta[Hess_theta' log pi_theta'(x)] at theta' = theta."""
@@ -406,6 +420,17 @@ CHECKS = (
 """The exact checks, in order: (row name, body(result, derivation) -> detail)."""
 
 
+BASE_CHECK = ("F = F of the base", _base_fisher)
+"""The row a transformed outcome adds after F = E[s s^T]."""
+
+
+def checks_for(family: npg_sym.Family) -> tuple:
+    """CHECKS, with BASE_CHECK after the first Fisher row for a transformed outcome."""
+    if family.outcome_map is None:
+        return CHECKS
+    return (*CHECKS[:3], BASE_CHECK, *CHECKS[3:])
+
+
 def derive_exactly(
     family: npg_sym.Family,
     bandit: npg_sym.Bandit,
@@ -422,7 +447,7 @@ def derive_exactly(
     d.show(r"\log \pi_\theta(x)", family.log_prob)
     d.say(f"Support: ${latex(family.support_set)}$; parameters: "
           + ", ".join(f"${latex(p)}$" for p in family.params) + ".")
-    for name, body in CHECKS:
+    for name, body in checks_for(family):
         _run(result, name, check_seconds, lambda: body(result, d))
         if on_row is not None:
             on_row(result.checks[-1])
