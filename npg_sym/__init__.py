@@ -36,7 +36,8 @@ from .families import (
     primed,
 )
 from .fisher import fisher, fisher_from_hessian, fisher_from_kl, score
-from .kl import direction_symbols, kl, kl_taylor, taylor_terms
+from .outcome_map import OutcomeMap, transformed
+from .kl import direction_symbols, kl, kl_taylor, kl_taylor_under_integral, taylor_terms
 from .trust_region import TrustRegionSolution, natural_step, null_space, solve_trust_region
 from .geometry import (
     REPARAMETERIZATIONS,
@@ -57,6 +58,8 @@ from .geometry import (
 from . import mdp  # the finite-MDP API, as a submodule: npg_sym.mdp
 
 __all__ = [
+    "OutcomeMap",
+    "transformed",
     "FAMILIES",
     "Family",
     "get_family",
@@ -88,6 +91,7 @@ __all__ = [
     "fisher_from_hessian",
     "kl",
     "kl_taylor",
+    "kl_taylor_under_integral",
     "direction_symbols",
     "taylor_terms",
     "Bandit",

@@ -1,4 +1,4 @@
-"""Exact expectations over a family's outcome: a finite sum, or a Gaussian integral.
+"""Exact expectations over a family's outcome: Gaussian integrals, over R or an interval.
 
 SymPy's ``integrate`` gives ``erf`` expressions that do not simplify back to closed form
 for some Gaussian parameterizations (natural parameters with ``eta2 < 0``), so integrals
@@ -7,7 +7,15 @@ over the real line are done here exactly, by completing the square:
     int_R P(x) exp(a x^2 + b x + c) dx
         = exp(c - b^2/(4a)) sqrt(pi/(-a)) E[P(y)],   y ~ N(-b/(2a), -1/(2a)),   a < 0,
 
-with E[z^j] = (j-1)!! for even j and 0 for odd j (z standard normal). Every integrand met
+with E[z^j] = (j-1)!! for even j and 0 for odd j (z standard normal). Over an interval
+[lo, hi] (a truncated Gaussian) the moments are those of z on [alpha, beta] =
+[(lo - m)/s, (hi - m)/s] (Johnson, Kotz and Balakrishnan, Continuous Univariate
+Distributions vol. 1, sec. 13.10), M_k = int_alpha^beta z^k e^(-z^2/2) dz:
+
+    M_0 = sqrt(pi/2) (erf(beta/sqrt 2) - erf(alpha/sqrt 2)),   M_1 = e^(-alpha^2/2) - e^(-beta^2/2),
+    M_k = alpha^(k-1) e^(-alpha^2/2) - beta^(k-1) e^(-beta^2/2) + (k - 1) M_(k-2).
+
+Every integrand met
 here (score products, Hessians of log-densities, log-ratios, importance ratios times
 polynomial rewards) has that form; anything else raises ``NotImplementedError`` rather
 than returning an unsimplified integral.
@@ -19,7 +27,7 @@ from collections import defaultdict
 
 import sympy as sp
 
-__all__ = ["gaussian_integral", "standard_normal_moment"]
+__all__ = ["gaussian_integral", "standard_normal_moment", "truncated_normal_moment"]
 
 
 def standard_normal_moment(j: int) -> sp.Expr:
@@ -29,6 +37,16 @@ def standard_normal_moment(j: int) -> sp.Expr:
     if j % 2:
         return sp.Integer(0)
     return sp.factorial2(j - 1) if j > 0 else sp.Integer(1)
+
+
+def truncated_normal_moment(j: int, alpha: sp.Expr, beta: sp.Expr) -> sp.Expr:
+    """M_j = int_alpha^beta z^j exp(-z^2/2) dz by the recurrence of the module docstring."""
+    if j < 0:
+        raise ValueError(f"moment order must be >= 0, got {j}")
+    if j == 0:
+        return sp.sqrt(sp.pi / 2) * (sp.erf(beta / sp.sqrt(2)) - sp.erf(alpha / sp.sqrt(2)))
+    ends = alpha ** (j - 1) * sp.exp(-alpha**2 / 2) - beta ** (j - 1) * sp.exp(-beta**2 / 2)
+    return ends + (j - 1) * truncated_normal_moment(j - 2, alpha, beta) if j > 1 else ends
 
 
 def _split_term(term: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
@@ -51,13 +69,14 @@ def _split_term(term: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
     return prefactor, sp.expand(exponent)
 
 
-def gaussian_integral(integrand: sp.Expr, x: sp.Symbol) -> sp.Expr:
-    """Exact int_{-oo}^{oo} integrand dx for integrand = sum_k P_k(x) exp(Q_k(x)).
+def gaussian_integral(integrand: sp.Expr, x: sp.Symbol, lo=-sp.oo, hi=sp.oo) -> sp.Expr:
+    """Exact int_lo^hi integrand dx for integrand = sum_k P_k(x) exp(Q_k(x)).
 
     Parameters
     ==========
     integrand : a SymPy expression, a sum of polynomial-times-exp(quadratic) terms in ``x``.
     x : the variable of integration.
+    lo, hi : the bounds (default the real line); finite bounds give erf terms.
 
     Explanation
     ===========
@@ -72,6 +91,7 @@ def gaussian_integral(integrand: sp.Expr, x: sp.Symbol) -> sp.Expr:
     >>> gaussian_integral(x**2 * sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi), x)
     1
     """
+    integrand, thaw = _freeze_erf_sums(sp.sympify(integrand), x)
     groups: dict[sp.Expr, sp.Expr] = defaultdict(lambda: sp.Integer(0))
     for term in sp.Add.make_args(sp.expand(integrand, power_exp=True)):
         prefactor, exponent = _split_term(term, x)
@@ -98,10 +118,30 @@ def gaussian_integral(integrand: sp.Expr, x: sp.Symbol) -> sp.Expr:
         std = sp.sqrt(-1 / (2 * a))
         z = sp.Dummy("z", real=True)
         shifted = sp.Poly(sp.expand(prefactor.subs(x, mean + std * z)), z)
-        moment = sum(
-            (coeff * standard_normal_moment(monom[0]) for monom, coeff in shifted.terms()),
-            sp.Integer(0),
-        )
-        total += sp.exp(c - b**2 / (4 * a)) * sp.sqrt(sp.pi / (-a)) * moment
-    return total
+        if lo == -sp.oo and hi == sp.oo:
+            moment = sum(
+                (coeff * standard_normal_moment(monom[0]) for monom, coeff in shifted.terms()),
+                sp.Integer(0),
+            )
+            total += sp.exp(c - b**2 / (4 * a)) * sp.sqrt(sp.pi / (-a)) * moment
+            continue
+        alpha, beta = (lo - mean) / std, (hi - mean) / std
+        moment = sum((coeff * truncated_normal_moment(monom[0], alpha, beta)
+                      for monom, coeff in shifted.terms()), sp.Integer(0))
+        total += sp.exp(c - b**2 / (4 * a)) * std * moment
+    return total.xreplace(thaw)
+
+
+def _freeze_erf_sums(expr: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, dict]:
+    """x-free sums holding erf (the mass erf(b) - erf(a) of a truncated law) as symbols, and
+    the map back: ``expand`` would otherwise multiply such a denominator out and pull the
+    x-dependent exponentials into it."""
+    thaw = {}
+
+    def freeze(e):
+        frozen = sp.Dummy("m")
+        thaw[frozen] = e
+        return frozen
+
+    return expr.replace(lambda e: e.is_Add and e.has(sp.erf) and not e.has(x), freeze), thaw
 

@@ -74,6 +74,8 @@ class Family:
         ``sympy.Interval`` with numeric ends (a half-line such as ``Interval(0, oo)``, or
         bounded such as ``Interval(0, 1)``); ``sympy.Naturals0`` (counts 0, 1, 2, ...).
     description : one line for reports.
+    base, outcome_map : for a transformed outcome (``Family.transformed``), the base family
+        and the map y = T(u); expectations are then taken on the base.
     """
 
     name: str
@@ -82,6 +84,17 @@ class Family:
     log_prob: sp.Expr
     support: tuple[int, ...] | sp.Set | None
     description: str
+    base: "Family | None" = None
+    outcome_map: object = None  # npg_sym.outcome_map.OutcomeMap
+
+    @classmethod
+    def transformed(cls, base: "Family", outcome: sp.Symbol, forward, inverse, name: str | None = None,
+                    description: str | None = None) -> "Family":
+        """The family of y = forward(u), u ~ base, with inverse(y) = u: log pi_y(y) =
+        log pi_u(inverse(y)) + log |inverse'(y)| (``npg_sym.outcome_map``)."""
+        from .outcome_map import transformed
+
+        return transformed(base, outcome, forward, inverse, name, description)
 
     def __post_init__(self):
         classify_support(self.support)  # unsupported supports fail here, with the allowed ones
@@ -127,8 +140,8 @@ class Family:
         return sp.exp(self.log_prob)
 
 
-def primed(family: Family, suffix: str = "'") -> tuple[sp.Symbol, ...]:
-    """Fresh symbols theta' with the same assumptions as theta (for KL(theta || theta'))."""
+def primed(family: Family, suffix: str = "_") -> tuple[sp.Symbol, ...]:
+    """Symbols theta' (named NAME_: mu_ for mu) with the assumptions of theta, for KL(theta || theta')."""
     return tuple(sp.Symbol(p.name + suffix, **p.assumptions0) for p in family.params)
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "split_log_density",
     "provably_positive",
     "expand_special",
+    "reduce_besseli",
     "exp_of_sum",
     "gamma_integral",
     "bessel_k_integral",
@@ -48,14 +49,40 @@ class RouteDoesNotApply(Exception):
 
 
 def provably_positive(expr) -> bool:
-    """True only when SymPy shows ``expr > 0`` from the assumptions (after cancelling)."""
+    """True only when SymPy shows ``expr > 0`` from the assumptions (after cancelling), or
+    expr is positive factors times erf(p) - erf(q) with p - q > 0 (erf is increasing: the
+    mass of a truncated Gaussian)."""
     expr = sp.sympify(expr)
     if expr.is_positive:
         return True
     for form in (sp.cancel, sp.factor, sp.together):
         if form(expr).is_positive:
             return True
-    return False
+    return _increasing_difference(expr)
+
+
+def _signed_erf(term: sp.Expr):
+    """(sign, argument) when term is +-erf(argument); else None."""
+    for sign in (1, -1):
+        if isinstance(sign * term, sp.erf):
+            return sign, (sign * term).args[0]
+    return None
+
+
+def _increasing_difference(expr: sp.Expr) -> bool:
+    differences, rest = [], []
+    for factor in sp.Mul.make_args(sp.factor_terms(expr)):
+        (differences if factor.is_Add else rest).append(factor)
+    if len(differences) != 1 or not all(provably_positive(f) for f in rest):
+        return False
+    parts = [_signed_erf(t) for t in sp.Add.make_args(differences[0])]
+    if len(parts) != 2 or None in parts:
+        return False
+    (s1, a1), (s2, a2) = sorted(parts, key=lambda part: -part[0])
+    if s1 < 0:
+        return False
+    lower = -a2 if s2 > 0 else a2  # erf(a1) + erf(a2) = erf(a1) - erf(-a2)
+    return provably_positive(a1 - lower)
 
 
 @dataclass
@@ -217,6 +244,7 @@ def expand_special(expr: sp.Expr) -> sp.Expr:
     """Integer shifts out of gamma and polygamma, so that equal values meet in one form:
     polygamma(0, 2 (k+1)/k) = polygamma(0, 2/k) + k/2 + k/(k+2), gamma(1 + 1/k) = gamma(1/k)/k.
     Only additive integer shifts: no multiplication theorems, so the form is stable.
+    Bessel I of integer order goes to orders 0 and 1 (``reduce_besseli``).
 
     Examples
     ========
@@ -228,7 +256,32 @@ def expand_special(expr: sp.Expr) -> sp.Expr:
     2*gamma(2/k)/k
     """
     expr = expr.replace(lambda e: isinstance(e, sp.gamma), _gamma_shifted)
-    return expr.replace(lambda e: isinstance(e, sp.polygamma), _polygamma_shifted)
+    expr = expr.replace(lambda e: isinstance(e, sp.polygamma), _polygamma_shifted)
+    return reduce_besseli(expr)
+
+
+def reduce_besseli(expr: sp.Expr) -> sp.Expr:
+    """besseli(n, A) for integer n >= 2 (or n <= -1) in terms of besseli(0, A), besseli(1, A).
+
+    Examples
+    ========
+    >>> import sympy as sp
+    >>> k = sp.Symbol("k", positive=True)
+    >>> reduce_besseli(sp.besseli(2, k))
+    besseli(0, k) - 2*besseli(1, k)/k
+    """
+    def lower(e):
+        n, a = e.args
+        if not n.is_Integer or n in (0, 1):
+            return e
+        if n < 0:
+            return lower(sp.besseli(-n, a))
+        previous, current = sp.besseli(0, a), sp.besseli(1, a)
+        for k in range(1, int(n)):
+            previous, current = current, previous - 2 * k / a * current
+        return current
+
+    return expr.replace(lambda e: isinstance(e, sp.besseli), lower)
 
 
 def _derivatives(value: sp.Expr, pairs) -> sp.Expr:

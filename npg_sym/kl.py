@@ -18,7 +18,7 @@ from .errors import NPGInputError
 from .families import Family, expectation, get_family
 from .limits import value_at
 
-__all__ = ["kl", "kl_taylor", "direction_symbols", "taylor_terms"]
+__all__ = ["kl", "kl_taylor", "kl_taylor_under_integral", "direction_symbols", "taylor_terms"]
 
 
 @cache
@@ -95,3 +95,34 @@ def _kl_taylor(fam: Family, order: int, d: tuple[sp.Expr, ...]) -> tuple[sp.Expr
         return divergence.xreplace({o: p + eps * di for o, p, di in zip(other, fam.params, d)})
 
     return taylor_terms(along, order)
+
+
+def kl_taylor_under_integral(
+    family: str | Family, order: int = 2, direction: Sequence[sp.Expr] | None = None
+) -> tuple[sp.Expr, ...]:
+    """The Taylor terms of ``kl_taylor`` without a closed-form KL: differentiated under the
+    integral, T_0 = E[0] = 0 and for k >= 1
+
+        T_k = -(1/k!) E_theta[ d^k/d eps^k log pi_{theta + eps d}(x) at eps = 0 ],
+
+    each an expectation under pi_theta (for families whose KL has no closed form).
+
+    Examples
+    ========
+    >>> kl_taylor_under_integral("gaussian_mean_std", 2)[2]
+    (d1**2/2 + d2**2)/sigma**2
+    """
+    fam = get_family(family)
+    d = tuple(sp.sympify(v) for v in direction) if direction is not None else direction_symbols(fam)
+    if not isinstance(order, int) or order < 0:
+        raise NPGInputError(f"Taylor order must be a non-negative integer, got {order!r}")
+    if len(d) != fam.dim:
+        raise NPGInputError(f"family {fam.name!r} needs a direction of length {fam.dim}, got {len(d)}: {d}")
+    eps = sp.Dummy("eps", real=True)
+    moved = fam.log_prob.xreplace({p: p + eps * di for p, di in zip(fam.params, d)})
+    terms = [sp.Integer(0)]
+    for k in range(1, order + 1):
+        moved = sp.diff(moved, eps)
+        derivative = moved.xreplace({eps: 0})
+        terms.append(tidy(-expectation(fam, derivative) / sp.factorial(k)))
+    return tuple(terms)

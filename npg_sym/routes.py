@@ -10,9 +10,14 @@ An unevaluated ``Integral`` or ``Sum`` is never returned.
                              sympy.integrate
     half-line (a, oo)        gamma / bessel-k integral, power integral (a >= 0),
                              log change onto gaussian (x - a = e^y), sympy.integrate
-    interval (a, b)          beta integral, power integral (a >= 0), sympy.integrate
+    interval (a, b)          circular moments (one period of cos/sin), truncated gaussian
+                             integral (erf terms), beta integral, power integral (a >= 0),
+                             sympy.integrate
     counts 0, 1, 2, ...      power series, points + power series (a Piecewise that
                              singles out a few counts), sympy.summation
+
+A transformed outcome y = T(u) (``npg_sym.outcome_map``) is taken onto its base first:
+E_y[f(y)] = E_u[f(T(u))], by the base's routes.
 
 The constant route: terms of f free of x need no integral, E[c] = c Z with Z = E[1] the
 normalization (itself derived once per family and parameter point, by the routes above).
@@ -44,6 +49,8 @@ from .integrals import (
     provably_positive,
     split_log_density,
 )
+from .circular import circular_moments
+from .location_scale import location_scale_routes
 from .series import power_series_sum
 
 __all__ = [
@@ -59,10 +66,12 @@ __all__ = [
 
 ROUTES = {
     "finite": ("finite sum",),
-    "real_line": ("gaussian integral", "log change onto gamma", "sympy.integrate"),
+    "real_line": ("gaussian integral", "student integral", "logit change onto beta",
+                  "split at the kink", "log change onto gamma", "sympy.integrate"),
     "half_line": ("gamma integral", "bessel-k integral", "power integral",
                   "log change onto gaussian", "sympy.integrate"),
-    "interval": ("beta integral", "power integral", "sympy.integrate"),
+    "interval": ("circular moments", "truncated gaussian integral", "beta integral",
+                 "power integral", "sympy.integrate"),
     "counts": ("power series", "points + power series", "sympy.summation"),
 }
 
@@ -178,6 +187,13 @@ def _gaussian(integrand: sp.Expr, x: sp.Symbol, route: str = "gaussian integral"
         raise RouteDoesNotApply(str(why)) from None
 
 
+def _gaussian_on(integrand: sp.Expr, x: sp.Symbol, lo, hi) -> tuple[sp.Expr, tuple]:
+    try:
+        return gaussian_integral(integrand, x, lo, hi), ("truncated gaussian integral",)
+    except (NotImplementedError, ValueError) as why:
+        raise RouteDoesNotApply(str(why)) from None
+
+
 def _half_line(family, f, L):
     x, lo, hi = family.outcome, family.support_set.inf, family.support_set.sup
     u = sp.Dummy("u", positive=True)
@@ -201,6 +217,9 @@ def _interval(family, f, L):
     x, lo, hi = family.outcome, family.support_set.inf, family.support_set.sup
     v = sp.Dummy("v", positive=True)
     at_v = lo + (hi - lo) * v
+    if f.has(sp.cos, sp.sin) or L.has(sp.cos, sp.sin):
+        yield "circular moments", lambda: (circular_moments(f, L, x, lo, hi), ("circular moments",))
+    yield "truncated gaussian integral", lambda: _gaussian_on(f * sp.exp(L), x, lo, hi)
     yield "beta integral", lambda: _termwise(
         f.subs(x, at_v), L.subs(x, at_v) + sp.log(hi - lo), v,
         [("beta integral", lambda form: beta_integral(form, v))])
@@ -281,6 +300,7 @@ def _strategies(family, f: sp.Expr, L: sp.Expr):
     if kind == "real_line":
         x = family.outcome
         yield "gaussian integral", lambda: _gaussian(f * sp.exp(L), x)
+        yield from location_scale_routes(f, L, x)
         yield from _log_changes(family, f, L)
         yield "sympy.integrate", lambda: _fallback("integrate", f, L, x, -sp.oo, sp.oo)
     elif kind == "half_line":
@@ -337,6 +357,8 @@ def normalization(family, params: Sequence[sp.Expr] | None = None) -> Expectatio
     """
     start = time.perf_counter()
     params = None if params is None else tuple(sp.sympify(p) for p in params)
+    if family.outcome_map is not None:
+        return _on_the_base(family, sp.Integer(1), params)
     if family.support_kind == "finite":
         return exact_expectation(family, sp.Integer(1), params)
     value, used = _normalization(family, params)
@@ -348,6 +370,14 @@ def _recorded(result: ExpectationResult) -> ExpectationResult:
     if records is not None:
         records.append(result)
     return result
+
+
+def _on_the_base(family, f: sp.Expr, params) -> ExpectationResult:
+    """E_y[f(y)] = E_u[f(T(u))] for y = T(u), u ~ family.base (npg_sym.outcome_map)."""
+    mapping = family.outcome_map
+    inner = exact_expectation(family.base, mapping.pull_back(f), params)
+    return _recorded(ExpectationResult(inner.value, (f"onto the base ({mapping})", *inner.routes),
+                                       inner.seconds))
 
 
 def _finite_sum(family, f: sp.Expr, log_prob: sp.Expr) -> sp.Expr:
@@ -385,6 +415,8 @@ def exact_expectation(family, f, params: Sequence[sp.Expr] | None = None) -> Exp
     start = time.perf_counter()
     f = sp.sympify(f)
     params = None if params is None else tuple(sp.sympify(p) for p in params)
+    if family.outcome_map is not None:
+        return _on_the_base(family, f, params)
     log_prob = family.log_prob if params is None else family.log_prob_at(params)
     if family.support_kind == "finite":
         value, used = _finite_sum(family, f, log_prob), ("finite sum",)

@@ -168,8 +168,10 @@ def test_the_console_script_as_a_person_runs_it(tmp_path):
 
 
 def test_a_family_that_does_not_close_fails_with_the_routes_tried(tmp_path, capsys):
+    # a von Mises law in 2x (normalized: Z = 2 pi I0(kappa) over any whole period), which
+    # the circular route does not centre (it needs cos(x - c)) and no other route closes
     body = family_file(params="mu, kappa",
-                       log_prob="kappa * sp.cos(x - mu) - sp.log(2 * sp.pi * sp.besseli(0, kappa))",
+                       log_prob="kappa * sp.cos(2 * x - mu) - sp.log(2 * sp.pi * sp.besseli(0, kappa))",
                        support="sp.Interval(-sp.pi, sp.pi)",
                        symbols='mu = sp.Symbol("mu", real=True)\nkappa = sp.Symbol("kappa", positive=True)\n'
                                'x = sp.Symbol("x", real=True)\n')
@@ -256,3 +258,89 @@ def test_bad_options_exit_2_with_one_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and message in err, err
+
+
+SYMBOLS_MU_G = 'mu = sp.Symbol("mu", real=True)\ng = sp.Symbol("g", positive=True)\nx = sp.Symbol("x", real=True)\n'
+NORMAL = "-(x - mu)**2 / (2 * g**2) - sp.log(g) - sp.log(2 * sp.pi) / 2"
+ISSUE_23_BAD_FILES = {
+    "params without the comma": (family_file(params="lam"), "write params=(lam,) with the comma"),
+    "params as a list": (family_file(params="[lam]"), "params must be a tuple"),
+    "outcome named like a parameter, other assumptions": (
+        'lam = sp.Symbol("lam", positive=True)\nx = sp.Symbol("lam", real=True)\n'
+        + FAMILY.format(params="lam,", log_prob="sp.log(lam) - lam * x", support="sp.Interval(0, sp.oo)"),
+        "the outcome and a parameter are both named 'lam'"),
+    "a parameter named delta": (
+        family_file(params="delta, g", log_prob=NORMAL.replace("mu", "delta"), support="None",
+                    symbols=SYMBOLS_MU_G.replace('"mu"', '"delta"').replace("mu =", "delta =")),
+        "'delta' is reserved"),
+    "a parameter named r1": (
+        family_file(params="r1, g", log_prob=NORMAL.replace("mu", "r1"), support="None",
+                    symbols=SYMBOLS_MU_G.replace('"mu"', '"r1"').replace("mu =", "r1 =")),
+        "'r1' is reserved"),
+    "a parameter named like a primed one": (
+        family_file(params="mu_, g", log_prob=NORMAL.replace("mu", "mu_"), support="None",
+                    symbols=SYMBOLS_MU_G.replace('"mu"', '"mu_"').replace("mu =", "mu_ =")),
+        "'mu_' is reserved"),
+    "NO_KL_CLOSED_FORM not a sentence": (family_file() + "NO_KL_CLOSED_FORM = 3\n",
+                                         "NO_KL_CLOSED_FORM must be a sentence"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ISSUE_23_BAD_FILES))
+def test_bad_family_files_exit_2_with_one_line(tmp_path, capsys, case):
+    body, message = ISSUE_23_BAD_FILES[case]
+    code = main([str(write(tmp_path, body)), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("npg-derive: error: "), err
+    assert message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--check-seconds", "nan"], "--check-seconds must be a finite number of seconds > 0"),
+    (["--check-seconds", "inf"], "--check-seconds must be a finite number of seconds > 0"),
+    (["--fallback-total", "0"], "--fallback-total must be a finite number of seconds > 0"),
+    (["--json", "{family}"], "is the family file itself"),
+    (["--json", "{tmp}"], "is a folder, not a file"),
+    (["--json", "{family}/summary.json"], "cannot be written"),  # under a file, not a folder
+])
+def test_bad_budgets_and_outputs_are_refused_before_the_derivation(tmp_path, capsys, argv, message):
+    target = write(tmp_path, family_file())
+    before = target.read_text()
+    argv = [a.format(family=target, tmp=tmp_path) for a in argv]
+    code = main([str(target), "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr()
+    assert code == 2 and err.err.count("\n") == 1 and message in err.err, err.err
+    assert err.out == "" and not (tmp_path / "out").exists()  # nothing derived, nothing written
+    assert target.read_text() == before
+
+
+def _fail_with(exc):
+    def derivation(*args, **kwargs):
+        raise exc
+    return derivation
+
+
+def test_an_internal_error_is_one_line_naming_the_saved_traceback(tmp_path, capsys, monkeypatch):
+    """A bug inside npg-derive: exit 70, one line naming the file that holds the traceback."""
+    import tempfile
+
+    import proofs.derive.cli as cli
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cli, "run_derivation", _fail_with(RuntimeError("planted bug")))
+    code = main([str(write(tmp_path, family_file())), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 70 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("npg-derive: internal error: RuntimeError: planted bug"), err
+    saved = [p for p in tmp_path.glob("npg-derive-traceback-*.txt") if str(p) in err]
+    assert len(saved) == 1, err
+    assert "Traceback" in saved[0].read_text() and "planted bug" in saved[0].read_text()
+
+
+def test_ctrl_c_is_exit_130_and_one_line(tmp_path, capsys, monkeypatch):
+    import proofs.derive.cli as cli
+
+    monkeypatch.setattr(cli, "run_derivation", _fail_with(KeyboardInterrupt()))
+    code = main([str(write(tmp_path, family_file())), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 130 and err == "npg-derive: interrupted\n", err

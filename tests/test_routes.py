@@ -148,18 +148,34 @@ def test_expectation_routes_are_recorded_and_the_constant_route_needs_no_integra
     assert records[1].routes == ("constant",)
 
 
-def test_no_route_closes_a_von_mises_integral_and_the_error_names_every_route():
+def von_mises():
     mu, kappa = sp.Symbol("mu", real=True), sp.Symbol("kappa", positive=True)
     x = sp.Symbol("x", real=True)
-    fam = Family("von_mises", (mu, kappa), x,
-                 kappa * sp.cos(x - mu) - sp.log(2 * sp.pi * sp.besseli(0, kappa)),
-                 sp.Interval(-sp.pi, sp.pi), "")
+    return Family("von_mises", (mu, kappa), x,
+                  kappa * sp.cos(x - mu) - sp.log(2 * sp.pi * sp.besseli(0, kappa)),
+                  sp.Interval(-sp.pi, sp.pi), "")
+
+
+def test_von_mises_mean_resultant_closes_by_circular_moments():
+    """E[cos(x - mu)] = I_1(kappa) / I_0(kappa) (Mardia and Jupp, Directional Statistics, 3.5.17)."""
+    fam = von_mises()
+    (mu, kappa), x = fam.params, fam.outcome
+    r = npg_sym.exact_expectation(fam, sp.cos(x - mu))
+    assert r.routes == ("circular moments",)
+    assert sp.simplify(r.value - sp.besseli(1, kappa) / sp.besseli(0, kappa)) == 0
+
+
+def test_no_route_closes_a_non_periodic_integrand_and_the_error_names_every_route():
+    """x sin(x) under a von Mises law: x is not periodic, so no route applies."""
+    fam = von_mises()
+    x = fam.outcome
     start = time.perf_counter()
     with npg_sym.fallback_budget(per_call=1.0), pytest.raises(NotClosedError) as err:
-        npg_sym.expectation(fam, sp.cos(x - mu))
+        npg_sym.expectation(fam, x * sp.sin(x))
     assert time.perf_counter() - start < 20
     routes = [route for route, _ in err.value.tried]
-    assert routes[0] == "beta integral" and routes[-1] == "sympy.integrate"
+    assert routes == ["circular moments", "truncated gaussian integral", "beta integral",
+                      "sympy.integrate"], routes
     assert "could not be derived exactly" in str(err.value) and "E[" in str(err.value)
 
 

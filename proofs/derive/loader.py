@@ -7,7 +7,10 @@ The file is run as a script; it must bind ``FAMILY`` (or ``NAME``) to an
   symbols (default: ``npg_sym.bandit``'s, r_k per outcome on a finite support, else
   r0 + r1 x + r2 x^2);
 - ``PARAMETER_RANGES``: ``{"name": (lo, hi)}``, where the numeric twin draws each
-  parameter (default: [0.5, 2] for positive, [-2, -0.5] for negative, [-1, 1] for real).
+  parameter (default: [0.5, 2] for positive, [-2, -0.5] for negative, [-1, 1] for real);
+- ``NO_KL_CLOSED_FORM``: a sentence saying why KL(theta || theta') has no closed form (or
+  why it is not derived): the KL row then says so instead of trying, and F = Hess KL and
+  the Taylor terms are taken under the integral.
 
 Everything wrong with the input raises ``FamilyFileError`` with one sentence for people
 (``npg-derive`` exits 2 with it): a missing file, no FAMILY, a parameter without the
@@ -44,6 +47,7 @@ class LoadedFamily:
     ranges: tuple[tuple[float, float], ...]
     path: Path
     variable: str
+    no_kl_closed_form: str | None = None
 
 
 def parse_target(target: str) -> tuple[Path, str]:
@@ -127,9 +131,33 @@ def _check_assumptions(family: Family) -> None:
                 )
 
 
+RESERVED = re.compile(r"(delta|[rd]\d+|.*_)")
+"""Names npg-derive uses inside (delta, the default reward's r0, r1, ..., the direction
+d1, d2, ..., the primed parameters NAME_): a user symbol of that name would be confused
+with them."""
+
+
+def _check_names(family: Family) -> None:
+    names = [p.name for p in family.params]
+    if family.outcome.name in names:
+        raise FamilyFileError(
+            f"family {family.name!r}: the outcome and a parameter are both named "
+            f"{family.outcome.name!r} (whatever their assumptions); rename one of them")
+    for name in names:
+        if RESERVED.fullmatch(name):
+            raise FamilyFileError(
+                f"family {family.name!r}: the parameter name {name!r} is reserved inside npg-derive "
+                "(delta, r0, r1, ..., d1, d2, ..., names ending in '_'); rename it")
+
+
 def _check_symbols(family: Family) -> None:
+    if not isinstance(family.params, tuple):
+        raise FamilyFileError(
+            f"family {family.name!r}: params must be a tuple of SymPy symbols, got a "
+            f"{type(family.params).__name__}; write params=(lam,) with the comma for one parameter")
     if not family.params:
         raise FamilyFileError(f"family {family.name!r} has no parameters")
+    _check_names(family)
     if len(set(family.params)) != len(family.params):
         raise FamilyFileError(f"family {family.name!r} lists a parameter twice: {family.params}")
     for p in (*family.params, family.outcome):
@@ -232,4 +260,14 @@ def load_family(target: str) -> LoadedFamily:
         raise FamilyFileError(f"{path}: {variable} is a {kind}, not an npg_sym.Family")
     family = check_family(namespace[variable])
     bandit, default = _reward(family, namespace)
-    return LoadedFamily(family, bandit, default, _ranges(family, namespace), path, variable)
+    return LoadedFamily(family, bandit, default, _ranges(family, namespace), path, variable,
+                        _no_kl(namespace))
+
+
+def _no_kl(namespace: dict) -> str | None:
+    reason = namespace.get("NO_KL_CLOSED_FORM")
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or not reason.strip():
+        raise FamilyFileError("NO_KL_CLOSED_FORM must be a sentence saying why the KL has no closed form")
+    return " ".join(reason.split())

@@ -30,7 +30,7 @@ _ASSUMPTIONS = ("positive", "negative", "nonnegative", "real", "integer")
 
 def row(check) -> str:
     """One printed row: name, PASS/FAIL, seconds, the start of the detail."""
-    status = "PASS" if check.ok else "FAIL"
+    status = "NONE" if check.declared else "PASS" if check.ok else "FAIL"
     detail = check.detail if len(check.detail) <= 90 else check.detail[:87] + "..."
     return f"{check.name:<30} {status} {check.seconds:7.2f}s  {detail}"
 
@@ -82,7 +82,7 @@ def json_summary(loaded, result, twin, draws: int, exit_code: int) -> dict:
         "beta": _string(result.beta),
         "checks": [
             {"name": c.name, "ok": c.ok, "seconds": round(c.seconds, 4), "detail": c.detail,
-             "routes": list(result.routes.get(c.name, ()))}
+             "routes": list(result.routes.get(c.name, ())), "declared": c.declared}
             for c in result.checks
         ],
         "numeric": _numeric(twin, draws),
@@ -110,9 +110,16 @@ def json_summary(loaded, result, twin, draws: int, exit_code: int) -> dict:
     }
 
 
-def write_json(path, summary: dict) -> None:
+def write_text(path, text: str) -> None:
+    """Atomically (temporary file + rename), by the project's one writer."""
+    from npg_num.atomic import atomic_write_text  # imports JAX: only once the twin has run
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(path, text)
+
+
+def write_json(path, summary: dict) -> None:
+    write_text(path, json.dumps(summary, indent=2) + "\n")
 
 
 def markdown_report(loaded, result, twin, derivation, command: str) -> str:
@@ -131,7 +138,8 @@ def markdown_report(loaded, result, twin, derivation, command: str) -> str:
     ]
     for c in result.checks:
         detail = c.detail.replace("|", "\\|")
-        lines.append(f"| {c.name} | {'PASS' if c.ok else 'FAIL'} | {c.seconds:.2f} | {detail} |")
+        status = "NONE (declared)" if c.declared else "PASS" if c.ok else "FAIL"
+        lines.append(f"| {c.name} | {status} | {c.seconds:.2f} | {detail} |")
     reward = "default" if loaded.reward_is_default else "REWARD from the file"
     body = derivation.markdown().split("\n")[4:]  # without the proof-style header and claim
     lines += ["", "## Derivation", "", *body, "",

@@ -9,6 +9,7 @@ time budget, so that a derivation never hangs.
     normalized                    E[1] = 1
     score has mean 0              E[s] = 0,  s = grad_theta log pi
     F = E[s s^T]                  the Fisher by its definition
+    F = F of the base             (a transformed outcome y = T(u) only) F equals the base's
     F = -E[Hess log pi]           closes, and equals the first route that closed
     KL closed form                KL(theta || theta') = E[log pi_theta - log pi_theta']
     F = Hess KL                   Hess_theta' KL at theta' = theta, equal to F
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.matrices.utilities import dotprodsimp
 
 import npg_sym
 from npg_sym import NotClosedError, OutOfTime, is_zero, time_limit
@@ -31,7 +33,7 @@ from npg_sym.integrals import expand_special
 
 from .._core import Derivation, latex
 
-__all__ = ["CHECKS", "Check", "CheckFailed", "SymbolicDerivation", "derive_exactly", "exactly_zero"]
+__all__ = ["CHECKS", "BASE_CHECK", "checks_for", "Check", "CheckFailed", "SymbolicDerivation", "derive_exactly", "exactly_zero"]
 
 
 class CheckFailed(Exception):
@@ -44,6 +46,11 @@ class Check:
     ok: bool
     seconds: float
     detail: str
+    declared: bool = False  # passed as declared by the family file (NO_KL_CLOSED_FORM), not derived
+
+
+class Declared(Exception):
+    """The row states what the family file declares instead of deriving it."""
 
 
 @dataclass
@@ -66,6 +73,7 @@ class SymbolicDerivation:
     gradient: sp.Matrix | None = None
     step: sp.Matrix | None = None
     beta: sp.Expr | None = None
+    no_kl_closed_form: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -100,7 +108,14 @@ def _generic_zero(expr: sp.Expr) -> bool:
         lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer,
         lambda a: sp.Pow(sp.cancel(sp.together(a.base)), a.exp),
     )
-    return sp.cancel(sp.together(expr)) == 0
+    if sp.cancel(sp.together(expr)) == 0:
+        return True
+    # sqrt((3 + pi^2) B) = sqrt(3 + pi^2) sqrt(B) where the factors are nonnegative
+    split = expr.replace(
+        lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer,
+        lambda a: sp.expand_power_base(sp.Pow(sp.factor(a.base), a.exp), force=False),
+    )
+    return split != expr and sp.cancel(sp.together(split)) == 0
 
 
 def _sample_value(symbol: sp.Symbol, i: int) -> sp.Expr:
@@ -169,6 +184,7 @@ def _routes_of(records) -> tuple[str, ...]:
 def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
     """Run one check under a time budget and record its row (never raises for a failure)."""
     start = time.perf_counter()
+    declared = False
     try:
         with npg_sym.record_expectations() as records, time_limit(seconds, name):
             detail = body()
@@ -177,6 +193,8 @@ def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
         if routes:
             result.routes[name] = routes
             detail = f"{detail} [{', '.join(routes)}]" if detail else f"[{', '.join(routes)}]"
+    except Declared as why:
+        ok, declared, detail = True, True, str(why)
     except CheckFailed as why:
         ok, detail = False, str(why)
     except (NotClosedError, OutOfTime) as why:
@@ -185,7 +203,7 @@ def _run(result: SymbolicDerivation, name: str, seconds: float, body) -> None:
         ok, detail = False, str(why)
     except Exception as why:  # a crash is a failure of that row, reported with its type
         ok, detail = False, f"{type(why).__name__}: {why}"
-    result.checks.append(Check(name, ok, time.perf_counter() - start, detail))
+    result.checks.append(Check(name, ok, time.perf_counter() - start, detail, declared))
 
 
 def _needs(value, what: str):
@@ -221,9 +239,12 @@ _FISHER_ROUTES = {
 
 def _fisher_route(name: str):
     def body(r: SymbolicDerivation, d: Derivation) -> str:
-        if name == "F = Hess KL":
-            _needs(r.kl, "KL(theta || theta')")
         route, label = _FISHER_ROUTES[name]
+        under = name == "F = Hess KL" and r.no_kl_closed_form is not None
+        if under:
+            route, label = _hess_kl_under_integral, label + r"\ \text{(under the integral)}"
+        elif name == "F = Hess KL":
+            _needs(r.kl, "KL(theta || theta')")
         F = route(r.family)
         r.fisher_routes[name] = F
         d.show(label, F)
@@ -231,12 +252,38 @@ def _fisher_route(name: str):
             r.fisher, r.fisher_route = F, name
             return "closes (the reference for the other routes)"
         require_equal(f"{name} agrees with {r.fisher_route}", F, r.fisher)
-        return f"equals {r.fisher_route}"
+        how = " (no closed-form KL: Hess_theta' of E_theta[-log pi_theta'] under the integral)"
+        return f"equals {r.fisher_route}" + (how if under else "")
 
     return body
 
 
+def _base_fisher(r: SymbolicDerivation, d: Derivation) -> str:
+    """A transformed outcome y = T(u): F (from log pi_y, with its Jacobian term) equals the
+    base's F (from log pi_u), checked, not assumed."""
+    F = _needs(r.fisher, "F")
+    base = r.family.base
+    with npg_sym.record_expectations() as records:
+        F_base = npg_sym.fisher(base)
+    require_equal(f"F = F of the base {base.name}", F, F_base)
+    d.show(r"F_{\mathrm{base}}", F_base)
+    return (f"F of {r.family.outcome_map} equals the base's ({base.name}) "
+            f"[{', '.join(_routes_of(records))}]")
+
+
+def _hess_kl_under_integral(family: npg_sym.Family) -> sp.Matrix:
+    """Hess_theta' KL(theta || theta') at theta' = theta, differentiated under the integral:
+    -E_theta[Hess_theta' log pi_theta'(x)] at theta' = theta."""
+    other = npg_sym.primed(family)
+    moved = family.log_prob_at(other)
+    hess = sp.hessian(moved, other).xreplace(dict(zip(other, family.params)))
+    return hess.applyfunc(lambda h: npg_sym.tidy(-npg_sym.expectation(family, h)))
+
+
 def _kl_closed(r: SymbolicDerivation, d: Derivation) -> str:
+    if r.no_kl_closed_form is not None:
+        raise Declared(f"none: {r.no_kl_closed_form} (declared by the family file, not derived); "
+                       "F = Hess KL and the Taylor terms are taken under the integral")
     r.primed = npg_sym.primed(r.family)
     r.kl = npg_sym.kl(r.family, r.primed)
     d.show(r"\mathrm{KL}(\pi_\theta \,\|\, \pi_{\theta'})", r.kl)
@@ -245,12 +292,14 @@ def _kl_closed(r: SymbolicDerivation, d: Derivation) -> str:
 
 def _taylor(order: int):
     def body(r: SymbolicDerivation, d: Derivation) -> str:
-        _needs(r.kl, "KL(theta || theta')")
+        if r.no_kl_closed_form is None:
+            _needs(r.kl, "KL(theta || theta')")
         if r.taylor_failure is not None:  # derived once: the next rows do not try again
             raise CheckFailed(f"needs the Taylor terms, which did not close: {r.taylor_failure}")
         if r.taylor is None:
             try:
-                r.taylor = npg_sym.kl_taylor(r.family, 2)
+                taylor = npg_sym.kl_taylor if r.no_kl_closed_form is None else npg_sym.kl_taylor_under_integral
+                r.taylor = taylor(r.family, 2)
             except (NotClosedError, OutOfTime) as why:
                 r.taylor_failure = str(why)
                 raise
@@ -285,12 +334,25 @@ def _rational(expr: sp.Expr) -> sp.Expr:
     return sp.factor(sp.cancel(sp.together(expr)))
 
 
-def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
+def _entry_symbols(F: sp.Matrix, g: sp.Matrix) -> tuple[dict, dict]:
+    """(forward, back): every non-numeric entry of F and g <-> an independent Dummy
+    (F's diagonal positive: a nonsingular PSD F is positive definite)."""
+    forward = {}
+    for i in range(F.rows):
+        for j in range(F.cols):
+            if not F[i, j].is_number and F[i, j] not in forward:
+                forward[F[i, j]] = sp.Dummy("F", positive=True) if i == j else sp.Dummy("F", real=True)
+    for entry in g:
+        if not entry.is_number and entry not in forward:
+            forward[entry] = sp.Dummy("g", real=True)
+    return forward, {d: v for v, d in forward.items()}
+
+
+def _solve_with_generic_values(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
     """npg_sym.solve_trust_region on F and g with their function values as generic symbols,
-    mapped back after: the KKT solution is rational in F's and g's entries, and SymPy
-    solves it much faster without polygammas inside (the Beta family: 49 s -> seconds).
-    The null space is that of the generic F only when the true F is singular exactly when
-    the generic one is; otherwise the true F is solved directly."""
+    mapped back after (a singular F: softmax). The null space is that of the generic F
+    only when the true F is singular exactly when the generic one is; otherwise the true F
+    is solved directly."""
     forward, back = generic_symbols(F, g)
     if not forward:
         return npg_sym.solve_trust_region(F, g, delta)
@@ -304,9 +366,27 @@ def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
     }, null_basis=tuple(v.xreplace(back) for v in sol.null_basis))
 
 
+def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
+    """(solution, F_used, g_used, back). When det F is shown nonzero (numerically, at a
+    point: sound for "not identically 0"), F's and g's entries become independent
+    symbols (``back`` maps them to the true entries): the KKT solution is rational in
+    them, and an identity shown in independent symbols holds at any values put for them
+    (the Beta family: 49 s -> seconds; the truncated Gaussian, whose entries hold erf and
+    exp, did not finish in 120 s otherwise). A singular F keeps its own null space:
+    ``_solve_with_generic_values`` on the true F (``back`` empty)."""
+    forward, back = _entry_symbols(F, g)
+    with dotprodsimp(False):  # an unsimplified det, only to be evaluated at a point
+        raw_det = F.det(method="berkowitz")
+    if forward and numerically_nonzero(raw_det):
+        sol = npg_sym.solve_trust_region(F.xreplace(forward), g.xreplace(forward), delta,
+                                         simplify=_rational)
+        return sol, F.xreplace(forward), g.xreplace(forward), back
+    return _solve_with_generic_values(F, g, delta), F, g, {}
+
+
 def _natural_step(r: SymbolicDerivation, d: Derivation) -> str:
-    F, g = _needs(r.fisher, "F"), _needs(r.gradient, "the policy gradient g")
-    sol = _solve_trust_region(F, g, r.delta)
+    F_true, g_true = _needs(r.fisher, "F"), _needs(r.gradient, "the policy gradient g")
+    sol, F, g, back = _solve_trust_region(F_true, g_true, r.delta)
     require_equal("constraint active: d*^T F d* / 2 = delta", (sol.step.T * F * sol.step)[0] / 2, r.delta)
     require_equal("stationarity: F d* = g / lambda*", F * sol.step, g / sol.multiplier_value)
     require_equal("lambda*^2 = g^T F^+ g / (2 delta)", sol.multiplier_value**2,
@@ -315,12 +395,13 @@ def _natural_step(r: SymbolicDerivation, d: Derivation) -> str:
     for v in sol.null_basis:
         require_equal("F v = 0", F * v, sp.zeros(F.rows, 1))
         require_equal("v^T d* = 0 (pseudo-inverse step)", (v.T * sol.step)[0], 0)
-    r.step, r.beta = sol.step, sol.beta
-    d.show(r"\beta", sol.beta)
-    d.show(r"d^*", sol.step.T)
+    r.step, r.beta = sol.step.xreplace(back), sol.beta.xreplace(back)
+    d.show(r"\beta", r.beta)
+    d.show(r"d^*", r.step.T)
     singular = f"; F singular, step on range(F) ({len(sol.null_basis)} null direction(s))"
+    generic = "; shown with F's and g's entries as independent symbols" if back else ""
     return "KKT: constraint active, stationarity, beta = sqrt(2 delta / g^T F^+ g)" + (
-        singular if sol.null_basis else "")
+        singular if sol.null_basis else "") + generic
 
 
 CHECKS = (
@@ -339,20 +420,34 @@ CHECKS = (
 """The exact checks, in order: (row name, body(result, derivation) -> detail)."""
 
 
+BASE_CHECK = ("F = F of the base", _base_fisher)
+"""The row a transformed outcome adds after F = E[s s^T]."""
+
+
+def checks_for(family: npg_sym.Family) -> tuple:
+    """CHECKS, with BASE_CHECK after the first Fisher row for a transformed outcome."""
+    if family.outcome_map is None:
+        return CHECKS
+    return (*CHECKS[:3], BASE_CHECK, *CHECKS[3:])
+
+
 def derive_exactly(
     family: npg_sym.Family,
     bandit: npg_sym.Bandit,
     d: Derivation,
     check_seconds: float = 120.0,
     on_row=None,
+    no_kl_closed_form: str | None = None,
 ) -> SymbolicDerivation:
-    """Run every exact check on ``family``; rows go to ``on_row(check)`` as they finish."""
-    result = SymbolicDerivation(family, bandit, sp.Symbol("delta", positive=True))
+    """Run every exact check on ``family``; rows go to ``on_row(check)`` as they finish.
+    ``no_kl_closed_form``: the family file's reason why the KL has no closed form."""
+    result = SymbolicDerivation(family, bandit, sp.Symbol("delta", positive=True),
+                                no_kl_closed_form=no_kl_closed_form)
     d.say(f"**`{family.name}`**: {family.description or 'a user family'}.")
     d.show(r"\log \pi_\theta(x)", family.log_prob)
     d.say(f"Support: ${latex(family.support_set)}$; parameters: "
           + ", ".join(f"${latex(p)}$" for p in family.params) + ".")
-    for name, body in CHECKS:
+    for name, body in checks_for(family):
         _run(result, name, check_seconds, lambda: body(result, d))
         if on_row is not None:
             on_row(result.checks[-1])

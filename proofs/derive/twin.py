@@ -56,7 +56,8 @@ _JAX_FUNCTIONS = {
     "besseli": _besseli,
     "factorial": lambda n: jnp.exp(jsp.gammaln(n + 1.0)),
     "binomial": lambda n, k: jnp.exp(jsp.gammaln(n + 1.0) - jsp.gammaln(k + 1.0) - jsp.gammaln(n - k + 1.0)),
-    "beta": lambda a, b: jnp.exp(jsp.betaln(a, b)),
+    # not jsp.betaln: it is off by 1.5e-7 relative at (10, 0.3) (tests/test_derive_function_table.py)
+    "beta": lambda a, b: jnp.exp(jsp.gammaln(a) + jsp.gammaln(b) - jsp.gammaln(a + b)),
 }
 
 
