@@ -54,8 +54,11 @@ run: $(STAMP)
 	$(PY) -m proofs
 	$(VENV)/bin/npg-train --env CartPole-v1 --algo npg --seeds 8 --out runs/make-run --force
 
+# two workers, a test file each at a time (a file's shared fixtures are made once);
+# NPG_TEST_WORKERS=0 runs everything in this process, in order
+NPG_TEST_WORKERS ?= 2
 test: $(EXTRAS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(filter 0,$(NPG_TEST_WORKERS)),,-n $(NPG_TEST_WORKERS) --dist loadfile)
 
 # -W: a warning fails the build; the docstrings' examples run in make test (test_doctests)
 docs: $(DOCS)
