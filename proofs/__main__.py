@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib
-import os
 import pkgutil
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import sympy as sp
+
+from npg_num.atomic import atomic_write_text
 
 from ._core import format_row, run_proof
 
@@ -47,14 +47,6 @@ def discover() -> dict:
     return dict(sorted(found.items(), key=lambda kv: _order(kv[0])))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _report(outcomes, report_dir: Path) -> Path:
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -78,7 +70,8 @@ def _report(outcomes, report_dir: Path) -> Path:
             lines += ["", f"**FAILED:** `{o.error}`", ""]
         lines.append("")
     path = report_dir / "derivations.md"
-    _write_atomic(path, "\n".join(lines))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 

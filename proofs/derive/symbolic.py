@@ -371,8 +371,8 @@ def _solve_trust_region(F: sp.Matrix, g: sp.Matrix, delta: sp.Symbol):
     point: sound for "not identically 0"), F's and g's entries become independent
     symbols (``back`` maps them to the true entries): the KKT solution is rational in
     them, and an identity shown in independent symbols holds at any values put for them
-    (the Beta family: 49 s -> seconds; the truncated Gaussian, whose entries hold erf and
-    exp, did not finish in 120 s otherwise). A singular F keeps its own null space:
+    (the cost no longer grows with the size of the entries: docs/derive.md, "Families tried").
+    A singular F keeps its own null space:
     ``_solve_with_generic_values`` on the true F (``back`` empty)."""
     forward, back = _entry_symbols(F, g)
     with dotprodsimp(False):  # an unsimplified det, only to be evaluated at a point
