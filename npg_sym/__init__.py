@@ -17,7 +17,7 @@ from .errors import NotClosedError, NPGInputError
 from .expectation import gaussian_integral
 from .budget import OutOfTime, time_limit
 from .routes import (
-    ROUTES,
+    integration_routes,
     ExpectationResult,
     exact_expectation,
     fallback_budget,
@@ -70,7 +70,7 @@ __all__ = [
     "normalization",
     "record_expectations",
     "fallback_budget",
-    "ROUTES",
+    "integration_routes",
     "SUPPORT_KINDS",
     "classify_support",
     "time_limit",

@@ -54,7 +54,7 @@ from .location_scale import location_scale_routes
 from .series import power_series_sum
 
 __all__ = [
-    "ROUTES",
+    "integration_routes",
     "ExpectationResult",
     "FallbackBudget",
     "exact_expectation",
@@ -63,18 +63,6 @@ __all__ = [
     "fallback_budget",
     "prepare_log_density",
 ]
-
-ROUTES = {
-    "finite": ("finite sum",),
-    "real_line": ("gaussian integral", "student integral", "logit change onto beta",
-                  "split at the kink", "log change onto gamma", "sympy.integrate"),
-    "half_line": ("gamma integral", "bessel-k integral", "power integral",
-                  "log change onto gaussian", "sympy.integrate"),
-    "interval": ("circular moments", "truncated gaussian integral", "beta integral",
-                 "power integral", "sympy.integrate"),
-    "counts": ("power series", "points + power series", "sympy.summation"),
-}
-
 
 @dataclass(frozen=True)
 class ExpectationResult:
@@ -313,6 +301,29 @@ def _strategies(family, f: sp.Expr, L: sp.Expr):
         raise ValueError(f"unsupported support kind {kind!r}")
 
 
+def integration_routes(family) -> tuple[str, ...]:
+    """The routes an expectation E[f] over ``family`` goes through, in the order they are
+    tried, read from the routes themselves (for f = the outcome; a route that applies only
+    to some integrands may join for others). Not to be confused with ``npg_num.ROUTES``,
+    the Fisher-vector-product routes.
+
+    Examples
+    ========
+    >>> import sympy as sp
+    >>> from npg_sym import FAMILIES
+    >>> integration_routes(FAMILIES["gaussian_mean_std"])[0]
+    'gaussian integral'
+    >>> integration_routes(FAMILIES["bernoulli_logit"])
+    ('finite sum',)
+    """
+    if family.outcome_map is not None:
+        return (f"onto the base ({family.outcome_map})", *integration_routes(family.base))
+    if family.support_kind == "finite":
+        return ("finite sum",)
+    L = prepare_log_density(family.log_prob)
+    return tuple(name for name, _ in _strategies(family, family.outcome, L))
+
+
 def _close(family, f: sp.Expr, L: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
     tried = []
     for name, thunk in _strategies(family, f, L):
@@ -397,7 +408,7 @@ def exact_expectation(family, f, params: Sequence[sp.Expr] | None = None) -> Exp
     Explanation
     ===========
     Terms of f free of x take the constant route (c Z, Z the normalization); the rest go
-    through the routes of ``ROUTES[family.support_kind]`` until one closes. Raises
+    through the family's ``integration_routes`` in order until one closes. Raises
     ``NotClosedError`` (naming every route tried and why) when none does.
 
     Examples

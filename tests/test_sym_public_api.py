@@ -50,6 +50,16 @@ def test_families_lookup_support_kinds_and_primed_symbols():
     assert [p.is_positive for p in primes] == [q.is_positive for q in gauss.params]
 
 
+def test_integration_routes_are_the_ones_expectations_use():
+    gauss = npg_sym.get_family("gaussian_mean_std")
+    routes = npg_sym.integration_routes(gauss)
+    assert routes[0] == "gaussian integral" and routes[-1] == "sympy.integrate"
+    used = npg_sym.exact_expectation(gauss, gauss.outcome ** 3).routes
+    assert set(used) - {"constant"} <= set(routes)
+    assert npg_sym.integration_routes(npg_sym.categorical_softmax(3)) == ("finite sum",)
+    assert not hasattr(npg_sym, "ROUTES")  # one ROUTES in the project: npg_num's FVP routes
+
+
 def test_exact_expectations_of_the_gaussian():
     gauss = npg_sym.get_family("gaussian_mean_std")
     m, s = gauss.params
@@ -149,3 +159,24 @@ def test_reparameterization_and_sufficient_statistics():
     assert sp.simplify(rep.jacobian() - sp.diag(1, 1 / s)) == sp.zeros(2)  # log s
     x = npg_sym.get_family("gaussian_natural").outcome
     assert tuple(npg_sym.sufficient_statistics("gaussian_natural")) == (x, x ** 2)
+
+
+def test_kl_taylor_under_the_integral_equals_the_closed_form_terms():
+    gauss = npg_sym.get_family("gaussian_mean_std")
+    d = npg_sym.direction_symbols(gauss)
+    closed = npg_sym.kl_taylor(gauss, 3, d)
+    under = npg_sym.kl_taylor_under_integral(gauss, 3, d)
+    assert all(npg_sym.is_zero(a - b) for a, b in zip(closed, under))
+
+
+def test_a_transformed_family_carries_its_outcome_map():
+    base = npg_sym.get_family("gaussian_unit_mean")
+    u = base.outcome
+    y = sp.Symbol("y", real=True)
+    squashed = npg_sym.Family.transformed(base, y, sp.tanh(u), sp.atanh(y))
+    omap = squashed.outcome_map
+    assert isinstance(omap, npg_sym.OutcomeMap)
+    assert omap.pull_back(y ** 2 + sp.atanh(y)) == sp.tanh(u) ** 2 + u
+    # the Jacobian term: log pi_y(y) = log pi_u(atanh y) - log(1 - y^2)
+    expected = base.log_prob.xreplace({u: sp.atanh(y)}) - sp.log(1 - y ** 2)
+    assert npg_sym.is_zero(sp.expand_log(squashed.log_prob - expected, force=True))
