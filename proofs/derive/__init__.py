@@ -13,7 +13,7 @@ by ``proofs.derive.twin`` when the numeric twin runs.
 """
 
 from .loader import FamilyFileError, LoadedFamily, check_family, load_family, parse_target
-from .symbolic import CHECKS, Check, SymbolicDerivation, derive_exactly, exactly_zero
+from .symbolic import CHECKS, Check, SymbolicDerivation, derive_exactly
 
 __all__ = [
     "FamilyFileError",
@@ -25,5 +25,4 @@ __all__ = [
     "Check",
     "SymbolicDerivation",
     "derive_exactly",
-    "exactly_zero",
 ]

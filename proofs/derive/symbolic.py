@@ -28,12 +28,13 @@ import sympy as sp
 from sympy.matrices.utilities import dotprodsimp
 
 import npg_sym
-from npg_sym import NotClosedError, OutOfTime, is_zero, time_limit
-from npg_sym.integrals import expand_special
+from npg_sym import NotClosedError, OutOfTime, time_limit
+from npg_sym import is_zero as exactly_zero
+from npg_sym.simplification import generic_symbols, numerically_nonzero
 
 from .._core import Derivation, latex
 
-__all__ = ["CHECKS", "BASE_CHECK", "checks_for", "Check", "CheckFailed", "SymbolicDerivation", "derive_exactly", "exactly_zero"]
+__all__ = ["CHECKS", "BASE_CHECK", "checks_for", "Check", "CheckFailed", "SymbolicDerivation", "derive_exactly"]
 
 
 class CheckFailed(Exception):
@@ -78,85 +79,6 @@ class SymbolicDerivation:
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
-
-
-def generic_symbols(*objs) -> tuple[dict, dict]:
-    """(forward, back): every function value (polygamma(1, k), exp(t), log(b), Abs(...))
-    in ``objs`` <-> an independent Dummy with the value's sign assumptions."""
-    values = set()
-    for obj in objs:
-        values |= sp.sympify(obj).atoms(sp.Function)
-    forward = {
-        v: sp.Dummy("f", positive=True) if v.is_positive else
-        sp.Dummy("f", real=True) if v.is_extended_real else sp.Dummy("f")
-        for v in sorted(values, key=sp.default_sort_key)
-    }
-    return forward, {d: v for v, d in forward.items()}
-
-
-def _generic_zero(expr: sp.Expr) -> bool:
-    """0 as a rational function with every function value replaced by an independent symbol.
-
-    Sound: an identity in independent symbols holds at any values substituted for them.
-    Fast: cancel on a rational function, where simplify on sqrt(...) of polygammas takes
-    minutes. Radicands are cancelled first, so that sqrt(-(a - b)/c) and sqrt((b - a)/c)
-    are one atom. Not complete: identities that need relations between function values
-    fall through to the slower tests.
-    """
-    forward, _ = generic_symbols(expr)
-    expr = expr.xreplace(forward).replace(
-        lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer,
-        lambda a: sp.Pow(sp.cancel(sp.together(a.base)), a.exp),
-    )
-    if sp.cancel(sp.together(expr)) == 0:
-        return True
-    # sqrt((3 + pi^2) B) = sqrt(3 + pi^2) sqrt(B) where the factors are nonnegative
-    split = expr.replace(
-        lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer,
-        lambda a: sp.expand_power_base(sp.Pow(sp.factor(a.base), a.exp), force=False),
-    )
-    return split != expr and sp.cancel(sp.together(split)) == 0
-
-
-def _sample_value(symbol: sp.Symbol, i: int) -> sp.Expr:
-    base = sp.Rational(7, 10) + sp.Rational(13, 100) * i
-    if symbol.is_integer:
-        return sp.Integer(2 + i) if symbol.is_nonnegative or symbol.is_positive else sp.Integer(-2 - i)
-    if symbol.is_positive or symbol.is_nonnegative:
-        return base
-    return -base if symbol.is_negative or symbol.is_nonpositive else base - 1
-
-
-def numerically_nonzero(expr: sp.Expr) -> bool:
-    """True when ``expr`` is clearly not 0 at one point that satisfies the symbols'
-    assumptions (30 digits): a quick, sound way to see that an identity fails. Never used
-    to decide that something *is* 0."""
-    symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
-    point = {s: _sample_value(s, i) for i, s in enumerate(symbols)}
-    try:
-        at = expr.xreplace(point)
-        value = at.evalf(30)
-        scale = max((abs(t.evalf(30)) for t in sp.Add.make_args(at)), default=0)
-    except Exception:
-        return False
-    if not (value.is_number and value.is_finite and scale.is_finite) or value.has(sp.nan):
-        return False
-    return bool(abs(value) > sp.Float(10) ** -20 * max(scale, 1))
-
-
-def exactly_zero(expr) -> bool:
-    """True only when ``expr`` rewrites to exactly 0: as a rational function in generic
-    symbols for its function values, then by npg_sym.is_zero (tidy, simplify), each also
-    after integer shifts are taken out of Gamma-type functions."""
-    expr = sp.sympify(expr)
-    if expr == 0 or _generic_zero(expr):
-        return True
-    shifted = expand_special(expr)
-    if _generic_zero(shifted):
-        return True
-    if numerically_nonzero(expr):  # clearly not 0: spare the slow tests below
-        return False
-    return is_zero(expr) or is_zero(shifted)
 
 
 def _not_zero(name: str, where: str, entry) -> CheckFailed:
