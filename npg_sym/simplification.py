@@ -159,6 +159,8 @@ def is_zero(expr) -> bool:
     """True only when ``expr`` is shown to be identically 0 by exact rewriting: as a
     rational function in generic symbols for its function values, then by ``tidy`` and
     ``simplify``, each also after integer shifts are taken out of Gamma-type functions.
+    Where exp is the only function (softmax, Gaussian families), ``tidy``'s rational form
+    in u = exp(t) goes first: it is the fast one there.
     A quick evaluation at one point (``numerically_nonzero``) only ever spares the slow
     tests for an expression that is clearly not 0; it never decides that one is 0.
 
@@ -170,7 +172,11 @@ def is_zero(expr) -> bool:
     from .integrals import expand_special
 
     expr = sp.sympify(expr)
-    if expr == 0 or _generic_zero(expr):
+    if expr == 0:
+        return True
+    if all(isinstance(f, sp.exp) for f in expr.atoms(sp.Function)) and tidy(expr) == 0:
+        return True
+    if _generic_zero(expr):
         return True
     shifted = expand_special(expr)
     if _generic_zero(shifted):
