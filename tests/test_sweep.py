@@ -28,7 +28,8 @@ from npg_num.train.sweep.spec import grid_trials, load_spec  # noqa: E402
 
 pytestmark = pytest.mark.timeout(900)
 
-# CartPole and Pendulum x delta {0.005, 0.01, 0.02} x 2 seeds, 8 updates of 4 x 32 steps
+# CartPole and Pendulum x delta {0.005, 0.02} x 2 seeds, 8 updates of 4 x 32 steps (the
+# issue's 3-delta, 4-seed grid at full budgets is run and reported in docs/sweeps.md)
 GRID = """
 [sweep]
 envs = ["CartPole-v1", "Pendulum-v1"]
@@ -41,7 +42,7 @@ num_envs = 4
 num_steps = 32
 checkpoint_every = 2
 [grid]
-delta = [0.005, 0.01, 0.02]
+delta = [0.005, 0.02]
 """
 
 
@@ -84,9 +85,9 @@ def test_grid_runs_on_ray_in_parallel_and_equals_npg_train(whole_sweep, grid_fil
     spec, _ = load_spec(grid_file)
     trials = grid_trials(spec)
     rows = _results(whole_sweep)
-    assert len(trials) == 6 and len(rows) == 6 * 2
+    assert len(trials) == 4 and len(rows) == 4 * 2
     assert {r["status"] for r in rows} == {"finished"}
-    assert sorted({r["delta"] for r in rows}) == ["0.005", "0.01", "0.02"]
+    assert sorted({r["delta"] for r in rows}) == ["0.005", "0.02"]
     # both CPUs busy: trials ran at the same time for a good part of the sweep
     assert _overlap(whole_sweep) > 5.0
     for trial in trials[:1] + trials[-1:]:  # one per environment, by hand
@@ -129,7 +130,7 @@ def test_kill_9_of_the_driver_then_resume_gives_the_same_results(whole_sweep, gr
         for pid in _ray_processes_of(driver.pid):
             os.kill(pid, signal.SIGKILL)
     before = _results(out) if (out / "results.csv").exists() else []
-    assert len(before) < 12, "every trial had finished before the kill"
+    assert len(before) < 4 * 2, "every trial had finished before the kill"
     proc = _sweep(["--resume", str(out), "--quiet"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _results(out) == _results(whole_sweep)
@@ -147,7 +148,7 @@ def test_two_trials_on_a_cluster_given_by_address(tmp_path):
 
     spec = tmp_path / "two.toml"
     spec.write_text(GRID.replace('"CartPole-v1", "Pendulum-v1"', '"CartPole-v1"')
-                    .replace("[0.005, 0.01, 0.02]", "[0.01, 0.02]"))
+                    .replace("[0.005, 0.02]", "[0.01, 0.02]"))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         address = ray.get_runtime_context().gcs_address
