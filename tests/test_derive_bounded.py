@@ -5,21 +5,17 @@ Hypothesis-drawn parameters to 1e-10; each family end to end through npg-derive 
 check passes, the numeric twin agrees to 1e-8); ``Family.transformed`` refusing maps it
 cannot treat."""
 
-import json
-from pathlib import Path
-
 import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import npg_sym
 from proofs.derive import load_family
-from proofs.derive.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "families"
+from textbook import EXAMPLES, check_against_textbook, derive_summary, exact_matrix
+
 LOCATION = st.floats(-1.0, 1.0)
 SCALE = st.floats(0.2, 3.0)
 SHAPE = st.floats(0.1, 20.0)
@@ -63,36 +59,15 @@ TEXTBOOK_F = {
 }
 
 
-def _exact(name, quantity):
-    fam = load_family(str(EXAMPLES / f"{name}.py")).family
-    fn = sp.lambdify(fam.params, quantity(fam), modules="mpmath")
-    return lambda *theta: np.array(mpmath.matrix(fn(*theta)).tolist(), dtype=float)
-
-
 @pytest.mark.parametrize("name", sorted(TEXTBOOK_F))
 def test_exact_fisher_is_the_textbook_one(name):
     textbook, draws = TEXTBOOK_F[name]
-    exact = _exact(name, npg_sym.fisher)
-
-    @settings(max_examples=15, deadline=None)
-    @given(*draws)
-    def check(a, b):
-        with mpmath.workdps(40):
-            got = exact(a, b)
-        want = textbook(a, b)
-        assert np.max(np.abs(got - want)) <= 1e-10 * np.max(np.abs(want)), (a, b, got, want)
-
-    check()
+    check_against_textbook(exact_matrix(name, npg_sym.fisher), textbook, draws, dps=40)
 
 
 @pytest.mark.parametrize("name", sorted(TEXTBOOK_F))
 def test_npg_derive_passes_and_the_twin_agrees(tmp_path, name):
-    summary_path = tmp_path / "summary.json"
-    code = main([str(EXAMPLES / f"{name}.py"), "--out", str(tmp_path), "--json", str(summary_path),
-                 "--draws", "3", "--quiet"])
-    summary = json.loads(summary_path.read_text())
-    assert code == 0, [c for c in summary["checks"] if not c["ok"]]
-    assert summary["numeric"]["max_rel_error"] <= 1e-8
+    summary = derive_summary(name, tmp_path)
     rows = {c["name"] for c in summary["checks"]}
     assert ("F = F of the base" in rows) == (name == "tanh_gaussian")
 

@@ -3,11 +3,8 @@ examples against textbook closed forms, written here from the references (never 
 own output), at Hypothesis-drawn parameters to 1e-10; each family end to end through
 npg-derive (every check passes, the numeric twin agrees to 1e-8)."""
 
-import json
 import math
-from pathlib import Path
 
-import mpmath
 import numpy as np
 import pytest
 import sympy as sp
@@ -17,9 +14,9 @@ from scipy import special
 
 import npg_sym
 from proofs.derive import load_family
-from proofs.derive.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "families"
+from textbook import EXAMPLES, check_against_textbook, derive_summary, exact_matrix
+
 LOCATION = st.floats(-3.0, 3.0)
 SCALE = st.floats(0.2, 5.0)
 
@@ -49,28 +46,11 @@ TEXTBOOK_F = {
 }
 
 
-def _exact(name, quantity):
-    fam = load_family(str(EXAMPLES / f"{name}.py")).family
-    F = quantity(fam)
-    fn = sp.lambdify(fam.params, F, modules="mpmath")
-    return lambda *theta: np.array(mpmath.matrix(fn(*theta)).tolist(), dtype=float)
-
-
 @pytest.mark.parametrize("name", sorted(TEXTBOOK_F))
 @pytest.mark.parametrize("route", [npg_sym.fisher, npg_sym.fisher_from_hessian])
 def test_exact_fisher_is_the_textbook_one(name, route):
     textbook, draws = TEXTBOOK_F[name]
-    exact = _exact(name, route)
-
-    @settings(max_examples=15, deadline=None)
-    @given(*draws)
-    def check(a, b):
-        with mpmath.workdps(30):
-            got = exact(a, b)
-        want = textbook(a, b)
-        assert np.max(np.abs(got - want)) <= 1e-10 * np.max(np.abs(want)), (a, b, got, want)
-
-    check()
+    check_against_textbook(exact_matrix(name, route), textbook, draws, dps=30)
 
 
 def _kl_at(fam, kl, theta, other):
@@ -102,12 +82,7 @@ def test_von_mises_kl_is_the_closed_form(m, k, m2, k2):
 
 @pytest.mark.parametrize("name", sorted(TEXTBOOK_F))
 def test_npg_derive_passes_and_the_twin_agrees(tmp_path, name):
-    summary_path = tmp_path / "summary.json"
-    code = main([str(EXAMPLES / f"{name}.py"), "--out", str(tmp_path), "--json", str(summary_path),
-                 "--draws", "3", "--quiet"])
-    summary = json.loads(summary_path.read_text())
-    assert code == 0, [c for c in summary["checks"] if not c["ok"]]
-    assert summary["numeric"]["max_rel_error"] <= 1e-8
+    summary = derive_summary(name, tmp_path)
     declared = {c["name"] for c in summary["checks"] if c["declared"]}
     if summary["kl"] is None:  # the file says why no closed form: one row, marked declared
         assert declared == {"KL closed form"}
