@@ -37,3 +37,17 @@ settings.register_profile("thorough", max_examples=200, **_COMMON)
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+# The longest test files first: make test hands whole files to two workers (pytest-xdist,
+# --dist loadfile), and a long file handed out last would run alone at the end.
+_LONGEST_FIRST = ("test_sweep.py", "test_user_data.py", "test_proofs.py",
+                  "test_derive_bounded.py", "test_cli.py", "test_run_faults.py",
+                  "test_locomotion.py", "test_mdp_bounds.py", "test_derive.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside a file, and of the rest, is kept
