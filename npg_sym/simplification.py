@@ -10,8 +10,11 @@ e^t / (1 + e^t)^2 = 1 / (4 cosh(t/2)^2) undecided; as rational functions they ar
 from __future__ import annotations
 
 import sympy as sp
+from sympy.polys.matrices import DomainMatrix
 
-__all__ = ["tidy", "is_zero", "tidy_matrix", "exp_to_rational", "det", "adjugate"]
+__all__ = [
+    "tidy", "is_zero", "tidy_matrix", "exp_to_rational", "exp_atoms_to_monomials", "det", "adjugate",
+]
 
 
 def exp_to_rational(obj):
@@ -29,15 +32,42 @@ def exp_to_rational(obj):
     forward = {s: sp.log(u[s]) for s in inner}
     backward = {u[s]: sp.exp(s) for s in inner}
 
-    def convert(e):
-        return sp.powsimp(sp.expand_log(e.xreplace(forward), force=False))
+    converted = exp_atoms_to_monomials(obj, u)
+    if converted is None:
+        def convert(e):
+            return sp.powsimp(sp.expand_log(e.xreplace(forward), force=False))
 
-    converted = obj.applyfunc(convert) if isinstance(obj, sp.MatrixBase) else convert(obj)
+        converted = obj.applyfunc(convert) if isinstance(obj, sp.MatrixBase) else convert(obj)
 
     def back(result):
         return result.xreplace(backward)
 
     return converted, back, bool(inner)
+
+
+def exp_atoms_to_monomials(obj, u: dict):
+    """``obj`` with each exp(c + sum_t k_t t) written c-free as exp(c) prod_t u_t^k_t, or None.
+
+    The fast form of the substitution t -> log(u_t): only the (few) distinct exp atoms are
+    rewritten, where ``powsimp`` would walk the whole tree. None (use the general route)
+    when an exponent is not linear with rational coefficients in the symbols of ``u``, or
+    when such a symbol also occurs outside an exp (where t = log(u_t) must be written).
+    """
+    images = {}
+    for atom in obj.atoms(sp.exp):
+        image, rest = sp.S.One, sp.S.Zero
+        for term, coeff in sp.expand(atom.args[0]).as_coefficients_dict().items():
+            if term in u and coeff.is_Rational:
+                image *= u[term] ** coeff
+            else:
+                rest += coeff * term
+        if rest.free_symbols & set(u):
+            return None
+        images[atom] = image * sp.exp(rest) if rest != 0 else image
+    replaced = obj.xreplace(images)
+    if replaced.free_symbols & set(u):
+        return None
+    return replaced
 
 
 def _factor_roots(e):
@@ -52,22 +82,36 @@ def _cancel(e):
     return sp.factor(sp.cancel(_factor_roots(sp.together(e))))
 
 
-def det(m: sp.Matrix) -> sp.Expr:
-    """The determinant, exactly: Berkowitz on the rational form (fast for softmax Fishers)."""
+def _fraction_field_matrix(m: sp.Matrix):
+    """(m over the field of rational functions in its exp-substitutes, the map back), or None.
+
+    In the rational form a softmax Fisher is a matrix over Q(u_1, ..., u_K), where
+    determinant and adjugate are exact polynomial arithmetic (SymPy's ``DomainMatrix``):
+    for K = 4 that is 0.4 s against 15 s for cofactors of expressions.
+    """
     r, back, rational = exp_to_rational(sp.Matrix(m))
-    if rational:
-        r = r.applyfunc(_cancel)
-    value = r.det(method="berkowitz")
-    return back(_cancel(value)) if rational else sp.simplify(value)
+    if not rational:
+        return None
+    return DomainMatrix.from_Matrix(r).to_field(), back
+
+
+def det(m: sp.Matrix) -> sp.Expr:
+    """The determinant, exactly: over the fraction field of the rational form (softmax
+    Fishers), else Berkowitz and ``simplify``."""
+    field = _fraction_field_matrix(m)
+    if field is None:
+        return sp.simplify(sp.Matrix(m).det(method="berkowitz"))
+    dm, back = field
+    return back(sp.factor(dm.domain.to_sympy(dm.det())))
 
 
 def adjugate(m: sp.Matrix) -> sp.Matrix:
     """The adjugate, exactly, through the rational form (F adj(F) = det(F) I)."""
-    r, back, rational = exp_to_rational(sp.Matrix(m))
-    if rational:
-        r = r.applyfunc(_cancel)
-    adj = r.adjugate(method="berkowitz")
-    return adj.applyfunc(lambda e: back(_cancel(e)) if rational else sp.simplify(e))
+    field = _fraction_field_matrix(m)
+    if field is None:
+        return sp.Matrix(m).adjugate(method="berkowitz").applyfunc(sp.simplify)
+    dm, back = field
+    return dm.adjugate().to_Matrix().applyfunc(lambda e: back(sp.factor(e)))
 
 
 def tidy(expr) -> sp.Expr:
@@ -160,7 +204,8 @@ def is_zero(expr) -> bool:
     rational function in generic symbols for its function values, then by ``tidy`` and
     ``simplify``, each also after integer shifts are taken out of Gamma-type functions.
     Where exp is the only function (softmax, Gaussian families), ``tidy``'s rational form
-    in u = exp(t) goes first: it is the fast one there.
+    in u = exp(t) goes first: it is the fast one there (with no function at all, the
+    generic rational test is exact and ``simplify`` is spared).
     A quick evaluation at one point (``numerically_nonzero``) only ever spares the slow
     tests for an expression that is clearly not 0; it never decides that one is 0.
 
@@ -174,7 +219,8 @@ def is_zero(expr) -> bool:
     expr = sp.sympify(expr)
     if expr == 0:
         return True
-    if all(isinstance(f, sp.exp) for f in expr.atoms(sp.Function)) and tidy(expr) == 0:
+    functions = expr.atoms(sp.Function)
+    if functions and all(isinstance(f, sp.exp) for f in functions) and tidy(expr) == 0:
         return True
     if _generic_zero(expr):
         return True
