@@ -76,7 +76,7 @@ def hessian_at(expr: sp.Expr, variables: Sequence[sp.Symbol], point: dict, quant
     if a is None:
         return sp.hessian(expr, variables).applyfunc(lambda h: value_at(h, point, quantity))
     plus, minus = one_sided_pieces(expr, a)
-    linear = [v for v in variables if a.has(v) and sp.Poly(a, v).degree() == 1 and not sp.diff(a, v).has(v)]
+    linear = [v for v in variables if a.has(v) and sp.diff(a, v, 2) == 0 and not sp.diff(a, v).has(*variables)]
     if not linear:
         raise _fails(quantity, f"the kink argument {a} is not linear in one of {variables}")
     v = linear[0]
