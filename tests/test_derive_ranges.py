@@ -65,7 +65,8 @@ def _without_declaration(name, tmp_path):
 def test_without_the_declaration_convergence_is_not_concluded(tmp_path):
     path = _without_declaration("pareto_declared_shape", tmp_path)
     summary_path = tmp_path / "summary.json"
-    code = main([str(path), "--out", str(tmp_path), "--json", str(summary_path), "--draws", "2", "--quiet"])
+    code = main([str(path), "--out", str(tmp_path), "--json", str(summary_path), "--draws", "2", "--quiet",
+                 "--fallback-total", "2"])  # SymPy's general routes: only time
     row = _row(json.loads(summary_path.read_text()), "policy gradient g = grad E[r]")
     assert code == 1 and not row["ok"]
     assert "did not close" in row["detail"] and "declared" not in row["detail"]
@@ -95,7 +96,8 @@ def test_a_declared_probability_end_to_end(tmp_path):
 def test_a_probability_without_its_declaration_does_not_pass(tmp_path):
     summary_path = tmp_path / "summary.json"
     path = _without_declaration("geometric_declared_p", tmp_path)
-    code = main([str(path), "--out", str(tmp_path), "--json", str(summary_path), "--draws", "2", "--quiet"])
+    code = main([str(path), "--out", str(tmp_path), "--json", str(summary_path), "--draws", "2", "--quiet",
+                 "--fallback-total", "2"])  # SymPy's general routes: only time
     row = _row(json.loads(summary_path.read_text()), "normalized")
     assert code == 1 and not row["ok"]
     assert "converges only for |1 - p| < 1, not shown from the assumptions" in row["detail"]
