@@ -22,7 +22,9 @@ E_y[f(y)] = E_u[f(T(u))], by the base's routes.
 The constant route: terms of f free of x need no integral, E[c] = c Z with Z = E[1] the
 normalization (itself derived once per family and parameter point, by the routes above).
 SymPy's general ``integrate``/``summation`` run last, in a child process under a time
-budget (``fallback_budget``); a timed-out call is a route that did not close.
+budget (``fallback_budget``); a timed-out call is a route that did not close. Before
+them, a family with declared parameter ranges (``npg_sym.declared``) has its exact routes
+tried again with the parameters written inside those ranges.
 """
 
 from __future__ import annotations
