@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 import sympy as sp
 
+from .declared import normalize_declared_ranges
 from .errors import NPGInputError
 from .routes import exact_expectation
 
@@ -76,6 +77,9 @@ class Family:
     description : one line for reports.
     base, outcome_map : for a transformed outcome (``Family.transformed``), the base family
         and the map y = T(u); expectations are then taken on the base.
+    declared_ranges : ``{param: (lo, hi)}``, ranges narrower than the assumptions can say
+        (nu > 2): used as convergence conditions where the assumptions do not suffice
+        (``npg_sym.declared``); stored as ((param, lo, hi), ...).
     """
 
     name: str
@@ -86,6 +90,7 @@ class Family:
     description: str
     base: "Family | None" = None
     outcome_map: object = None  # npg_sym.outcome_map.OutcomeMap
+    declared_ranges: tuple = ()
 
     @classmethod
     def transformed(cls, base: "Family", outcome: sp.Symbol, forward, inverse, name: str | None = None,
@@ -98,6 +103,7 @@ class Family:
 
     def __post_init__(self):
         classify_support(self.support)  # unsupported supports fail here, with the allowed ones
+        object.__setattr__(self, "declared_ranges", normalize_declared_ranges(self.params, self.declared_ranges))
 
     @property
     def dim(self) -> int:
