@@ -70,7 +70,7 @@ def test_full_runner_in_a_subprocess(tmp_path):
     """`python -m proofs` as a user runs it: every claim PASS, exit 0, under 60 s."""
     out = subprocess.run(
         [sys.executable, "-m", "proofs", "--report", str(tmp_path)],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True, text=True, timeout=600,  # no speed asserted: a loaded machine
     )
     rows = [ROW.match(line) for line in out.stdout.splitlines() if ROW.match(line)]
     assert out.returncode == 0, out.stdout + out.stderr

@@ -317,7 +317,7 @@ def test_npg_eval_bounds_and_an_internal_error_is_one_line(whole, monkeypatch, c
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody foresaw")
 
-    monkeypatch.setattr(evaluate, "evaluate_run", broken)
+    monkeypatch.setattr(evaluate, "_prepare", broken)  # the first step of the work
     assert evaluate.main([str(whole)]) == 70
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
