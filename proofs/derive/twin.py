@@ -8,7 +8,8 @@ F = sum_i w_i pi(x_i) s(x_i) s(x_i)^T is a quadrature (double-exponential rules,
 parameter points drawn by Hypothesis inside each parameter's range (positive where
 declared). The largest relative error, max_ij |F_num - F_exact|_ij / max_ij |F_exact|_ij,
 must be <= 1e-8. The normalization (sum of w pi) and the KL at pairs of drawn points are
-checked the same way.
+checked the same way. A vector outcome or a family with states goes to ``twin_vector``
+(block by block, states as weighted nodes).
 """
 
 from __future__ import annotations
@@ -307,6 +308,10 @@ def _draw_points(ranges, draws: int, check) -> None:
 
 def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int = 20) -> TwinResult:
     """Compare the exact F (and KL, Z where given) with JAX autodiff + quadrature."""
+    if family.is_vector or family.states is not None:
+        from .twin_vector import numeric_twin_vector
+
+        return numeric_twin_vector(family, fisher, kl, primed, normalization, ranges, draws)
     regions = _regions(family)
     fns = [_moments_fn(r.log_density) for r in regions]
     exact_F = exact_evaluator(family.params, fisher)
@@ -344,6 +349,10 @@ def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int =
 def numeric_normalization(family, ranges, draws: int = 20) -> tuple[float, int]:
     """(max |Z - 1|, points): Z = sum w pi by the twin's rules at Hypothesis-drawn
     parameters, for a density whose exact normalization did not close (not a proof)."""
+    if family.is_vector or family.states is not None:
+        from .twin_vector import numeric_normalization_vector
+
+        return numeric_normalization_vector(family, ranges, draws)
     regions = _regions(family)
     fns = [_moments_fn(r.log_density) for r in regions]
     gaps = []
