@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -183,12 +183,18 @@ def _moments_fn(log_density):
     return moments
 
 
+@cache
+def _values_fn(log_density):
+    """jit((theta, v[n]) -> log pi at each node), compiled once per log-density and shape."""
+    return jax.jit(jax.vmap(log_density, in_axes=(None, 0)))
+
+
 def _count_nodes(region: _Region, theta) -> tuple[np.ndarray, np.ndarray]:
     """0, 1, ..., N-1 with N doubled until the last quarter of the terms is below 1e-20."""
     n = 256
     while True:
         v = np.arange(n, dtype=np.float64)
-        lp = np.asarray(jax.vmap(region.log_density, in_axes=(None, 0))(theta, v))
+        lp = np.asarray(_values_fn(region.log_density)(theta, jnp.asarray(v)))
         tail = lp[3 * n // 4:]
         # -inf is a term that is 0 in float64; nan or +inf is not a converged tail
         if not np.any(np.isnan(tail) | (tail == np.inf)) and np.max(tail) < math.log(1e-20) \
@@ -201,7 +207,7 @@ def _count_nodes(region: _Region, theta) -> tuple[np.ndarray, np.ndarray]:
 
 def _quantiles(region: _Region, theta, v, w, probs):
     """Quantiles of pi_theta from a coarse pass over nodes v (sorted), weights w."""
-    lp = np.asarray(jax.vmap(region.log_density, in_axes=(None, 0))(theta, jnp.asarray(v)))
+    lp = np.asarray(_values_fn(region.log_density)(theta, jnp.asarray(v)))
     mass = np.where(np.isfinite(lp), np.exp(np.minimum(lp, 700.0)), 0.0) * w
     order = np.argsort(v)
     cumulative = np.cumsum(mass[order])

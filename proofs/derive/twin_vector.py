@@ -17,8 +17,8 @@ same stick-breaking map), and each block is integrated alone:
 A one-coordinate block uses the 1-D twin's rules (``twin._regions``: exact sums,
 sums over counts, double-exponential quadrature placed by a coarse pass); a block whose
 coordinates do not separate (a full-covariance Gaussian) uses the tensor product of the
-coordinates' rules, up to MAX_TENSOR_NODES nodes (beyond that the twin fails and says so:
-there is no sampling fallback). The tolerance is the 1-D twin's, ``twin.TOLERANCE``.
+coordinates' rules, real-line coordinates cut at |x| <= TENSOR_CUT, up to MAX_TENSOR_NODES
+nodes (beyond that the twin fails and says so: there is no sampling fallback). The tolerance is the 1-D twin's, ``twin.TOLERANCE``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _coordinate_rules(x: sp.Symbol, support, u: sp.Symbol):
     if kind == "finite":
         return [(u, ("nodes", tuple(float(k) for k in one.support)))]
     if kind == "real_line":
-        return [(u, ("rule", quadrature.real_line_nodes))]
+        return [(u, ("rule", _real_line_cut))]
     if kind == "counts":
         raise NotImplementedError("counts inside a block of coordinates that do not separate")
     lo, hi = one.support_set.inf, one.support_set.sup
@@ -96,6 +96,18 @@ def _coordinate_rules(x: sp.Symbol, support, u: sp.Symbol):
         return [(lo + u if hi is sp.oo else hi - u, ("rule", quadrature.half_line_nodes))]
     rule = ("rule", partial(quadrature.from_end_nodes, float((hi - lo) / 2)))
     return [(lo + u, rule), (hi - u, rule)]
+
+
+TENSOR_CUT = 1e8
+"""A tensor rule's real-line coordinates keep the nodes with |x| <= TENSOR_CUT (half of the
+sinh-sinh nodes lie beyond it, where a Gaussian-like density is 0): mass beyond the cut is
+not seen, and the step-halving error estimate does not see it either."""
+
+
+def _real_line_cut(h):
+    x, w = quadrature.real_line_nodes(h)
+    keep = np.abs(x) <= TENSOR_CUT
+    return x[keep], w[keep]
 
 
 def _tensor_block(coords, log_density, params_ext) -> _Block:
@@ -195,7 +207,9 @@ class _Conditional:
         params_ext = _with_state(family)
         const_fn = jax_log_density(params_ext, sp.Symbol("unused_npg"), self.const)
         # + 0 theta[0]: a constant C (a Python number) must still be a traced value
-        self.const_fn = lambda t, v: const_fn(t, v) + 0.0 * t[0]
+        constant = lambda t: const_fn(t, 0.0) + 0.0 * t[0]  # noqa: E731
+        self.const_value_and_grad = jax.jit(jax.value_and_grad(constant))
+        self.const_value = jax.jit(constant)
         self.fns = [[_moments_fn(r.log_density, self.n, b.tensor) for r in b.regions] for b in self.blocks]
         self.exact_rule = all(not b.tensor and all(r.nodes or r.rule is None for r in b.regions)
                               for b in self.blocks)
@@ -218,8 +232,8 @@ class _Conditional:
     def moments(self, theta, other, h):
         """(Z, F, KL, dropped) of pi(. | s) at step h (theta, other extended by s)."""
         theta, other = jnp.asarray(theta), jnp.asarray(other)
-        c, grad_c = jax.value_and_grad(self.const_fn)(theta, 0.0)
-        c_other = float(self.const_fn(other, 0.0))
+        c, grad_c = self.const_value_and_grad(theta)
+        c_other = float(self.const_value(other))
         grad_c = np.asarray(grad_c)[:self.n]
         z_total, mean, spread, kl_sum, dropped = math.exp(float(c)), grad_c.copy(), 0.0, float(c) - c_other, 0
         for block, fns in zip(self.blocks, self.fns):
@@ -263,6 +277,7 @@ def vector_moments(conditional: _Conditional, theta, other):
     """(Z, F, KL(theta || other), estimated relative error, dropped nodes), over states."""
     gaussian_states = conditional.family.states is not None and conditional.family.states.kind == "gaussian"
     hermite = HERMITE_NODES[0]
+    h = None
     if conditional.exact_rule:
         current = _over_states(conditional, theta, other, None, hermite)
         error = 0.0
@@ -275,8 +290,7 @@ def vector_moments(conditional: _Conditional, theta, other):
                 break
             previous = current
     if gaussian_states:
-        finer = _over_states(conditional, theta, other, STEPS[-1] if not conditional.exact_rule else None,
-                             HERMITE_NODES[1])
+        finer = _over_states(conditional, theta, other, h, HERMITE_NODES[1])
         error = max(error, _relative_change(current, finer))
     return current[0], current[1], current[2], float(error), current[3]
 
