@@ -70,9 +70,29 @@ def adjugate(m: sp.Matrix) -> sp.Matrix:
     return adj.applyfunc(lambda e: back(_cancel(e)) if rational else sp.simplify(e))
 
 
+def _separate_groups(expr: sp.Expr) -> list[sp.Expr]:
+    """The terms of a sum, gathered into groups that share no free symbol (a KL over
+    independent coordinates: one group per coordinate); numbers form their own group."""
+    groups: list[tuple[set, list]] = []
+    for term in sp.Add.make_args(expr):
+        symbols, members = set(term.free_symbols), [term]
+        for group in [g for g in groups if g[0] & symbols]:
+            groups.remove(group)
+            symbols |= group[0]
+            members += group[1]
+        groups.append((symbols, members))
+    return [sp.Add(*members) for _, members in groups]
+
+
 def tidy(expr) -> sp.Expr:
-    """An exact canonical-ish form: rational in exp(t) where exponentials occur, else simplify."""
+    """An exact canonical-ish form: rational in exp(t) where exponentials occur, else simplify.
+    A sum of groups of terms that share no symbol is tidied group by group (the cost of one
+    fraction over all of them grows fast with their number)."""
     expr = sp.sympify(expr)
+    if expr.is_Add:
+        groups = _separate_groups(expr)
+        if len(groups) > 1:
+            return sp.Add(*(tidy(g) for g in groups))
     if expr.is_number:
         return sp.nsimplify(expr) if expr.is_Float else sp.simplify(expr)
     converted, back, rational = exp_to_rational(expr)

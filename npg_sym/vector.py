@@ -290,21 +290,38 @@ def _coordinate_integral(fam, g: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
 
 def _independent(coords, f, const, parts, params):
     """E[f] when log pi = C + sum_i L_i(x_i); None when a term of f mixes coordinates."""
+    from .simplification import tidy
+
     xs = [x for x, _ in coords]
     families = {x: _coordinate_family(x, s, parts[x], params) for x, s in coords}
-    total, used = sp.Integer(0), ["independent coordinates"]
+    used = ["independent coordinates"]
+    z = {}
+    for x in xs:
+        z[x], routes = _coordinate_integral(families[x], sp.Integer(1))
+        used += routes
+    # Z = e^C prod_i Z_i, and each term c prod_i int g_i e^(L_i) = Z c prod_i E_i[g_i] with
+    # E_i[g] = int g e^(L_i) / Z_i: a KL is then a sum of per-coordinate terms, not one fraction.
+    total_z = tidy(sp.exp(const) * sp.Mul(*z.values()))
+    total = sp.Integer(0)
     for term in sp.Add.make_args(sp.expand(f)):
         split = _factor_term(term, xs)
         if split is None:
             return None
         c, factors = split
-        value = c * sp.exp(const)
-        for x in xs:
-            integral, routes = _coordinate_integral(families[x], factors.get(x, sp.Integer(1)))
-            value *= integral
+        value = c
+        for x, g in factors.items():
+            integral, routes = _coordinate_integral(families[x], g)
+            value *= _normalized_moment(integral, z[x])
             used += routes
         total += value
-    return total, tuple(dict.fromkeys(used))
+    return total_z * total, tuple(dict.fromkeys(used))
+
+
+@cache
+def _normalized_moment(integral: sp.Expr, z: sp.Expr) -> sp.Expr:
+    from .simplification import tidy
+
+    return tidy(integral / z)
 
 
 def _fubini(coords, f, log_density, params):
