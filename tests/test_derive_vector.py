@@ -197,7 +197,8 @@ BAD_FILES = {
         "states=npg_sym.States.gaussian(s, 0, -1))", "positive number"),
     "a state named like a parameter": (
         "FAMILY = npg_sym.Family('f', (m,), x, -(x - m)**2/2, None, '', "
-        "states=npg_sym.States.finite(sp.Symbol('m', real=True), {0: 1}))", "named 'm'"),
+        "states=npg_sym.States.finite(sp.Symbol('m', real=True), {0: 1}))",
+        "the state and a parameter are both named 'm'"),
     "a repeated outcome symbol": (
         "FAMILY = npg_sym.Family('f', (m,), (x, x), -(x - m)**2, None, '')", "distinct"),
 }

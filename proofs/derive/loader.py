@@ -169,13 +169,14 @@ def _variables(family: Family) -> tuple:
 
 def _check_names(family: Family) -> None:
     names = [p.name for p in family.params]
-    seen = set(names)
-    for v in _variables(family):
+    seen = {name: "a parameter" for name in names}
+    state = () if family.states is None else (family.states.symbol,)
+    for v, role in [*((x, "the outcome") for x in family.outcomes), *((s, "the state") for s in state)]:
         if v.name in seen:
             raise FamilyFileError(
-                f"family {family.name!r}: two of the parameters, outcomes and state are named "
+                f"family {family.name!r}: {role} and {seen[v.name]} are both named "
                 f"{v.name!r} (whatever their assumptions); rename one of them")
-        seen.add(v.name)
+        seen[v.name] = role
     for name in names:
         if RESERVED.fullmatch(name):
             raise FamilyFileError(
