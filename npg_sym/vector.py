@@ -38,7 +38,8 @@ import sympy as sp
 from .errors import NPGInputError
 
 __all__ = ["SIMPLEX", "Simplex", "States", "check_vector_support", "coordinate_supports",
-           "stick_breaking", "split_by_coordinate", "vector_expectation"]
+           "support_set", "inside_unit_cube", "stick_breaking", "onto_unit_cube",
+           "split_by_coordinate", "vector_expectation"]
 
 
 @dataclass(frozen=True)
@@ -224,13 +225,22 @@ def stick_breaking(xs) -> tuple[tuple[sp.Symbol, ...], dict, sp.Expr]:
     return v, mapping, log_jacobian
 
 
+def inside_unit_cube(vs) -> dict:
+    """{v: u / (1 + u)} with u > 0: every point of the open cube (0, 1)^n, so that a sign
+    shown for every u > 0 holds on the whole cube."""
+    out = {}
+    for v in vs:
+        u = sp.Dummy("u", positive=True)
+        out[v] = u / (1 + u)
+    return out
+
+
 def _sign_on_cube(p: sp.Expr, vs) -> int:
     """+1 or -1 when p keeps that sign for every v in (0, 1)^n (shown with v = u / (1 + u),
     u > 0); 0 when not shown."""
     from .integrals import provably_positive
 
-    us = {v: (lambda u: u / (1 + u))(sp.Dummy("u", positive=True)) for v in vs}
-    at = sp.together(p.xreplace(us))
+    at = sp.together(p.xreplace(inside_unit_cube(vs)))
     if provably_positive(at):
         return 1
     if provably_positive(-at):

@@ -99,8 +99,7 @@ def _interior_points(family: Family) -> list[dict]:
     reached by stick-breaking with every v_k = u_k / (1 + u_k), u_k > 0."""
     if family.support_kind == "simplex":
         _, mapping, _ = npg_sym.vector.stick_breaking(family.outcome)
-        at = {v: (lambda u: u / (1 + u))(sp.Dummy("u", positive=True))
-              for v in set().union(*(e.free_symbols for e in mapping.values()))}
+        at = npg_sym.vector.inside_unit_cube(set().union(*(e.free_symbols for e in mapping.values())))
         points = [{x: e.xreplace(at) for x, e in mapping.items()}]
     else:
         supports = (npg_sym.vector.coordinate_supports(family) if family.is_vector

@@ -167,6 +167,9 @@ def markdown_report(loaded, result, twin, derivation, command: str) -> str:
         lines += ["## Numeric twin", "",
                   "JAX autodiff of $\\log\\pi_\\theta$ and double-exponential quadrature (or "
                   "exact finite sums / sums over counts to a 1e-20 tail), against the exact "
-                  "results in 30-digit arithmetic at Hypothesis-drawn parameters: "
-                  f"{twin.detail}.", ""]
+                  "results in 30-digit arithmetic at Hypothesis-drawn parameters"
+                  + (" (a vector outcome or states: coordinates that separate one block at a "
+                     "time, tensor rules for those that do not, states as weighted nodes)"
+                     if result.family.is_vector or result.family.states is not None else "")
+                  + f": {twin.detail}.", ""]
     return "\n".join(lines)
