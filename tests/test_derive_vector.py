@@ -110,7 +110,7 @@ def test_exact_fisher_is_the_textbook_one(name):
     # -E[Hess log pi], the cheapest exact route; npg-derive checks that the other two agree.
     textbook, draws = TEXTBOOK_F[name]
     check_against_textbook(exact_matrix(name, npg_sym.fisher_from_hessian), textbook, draws,
-                           dps=30, examples=8)
+                           dps=30, examples=6)
 
 
 @pytest.mark.parametrize("name", ["diagonal_gaussian", "linear_softmax_states"])
@@ -128,7 +128,7 @@ def test_numeric_twin_agrees_within_its_tolerance(name):
     loaded = _family(name)
     fam = loaded.family
     F = npg_sym.fisher_from_hessian(fam)
-    twin = numeric_twin(fam, F, None, (), sp.Integer(1), loaded.ranges, draws=2)
+    twin = numeric_twin(fam, F, None, (), sp.Integer(1), loaded.ranges, draws=1)
     assert twin.ok, twin.detail
     assert twin.max_rel_error <= TOLERANCE and twin.normalization_max_error <= TOLERANCE
 
@@ -244,9 +244,13 @@ def test_the_diagonal_gaussian_is_the_output_fisher_of_the_gauss_newton_route():
     def policy_fn(t):
         return policy.apply(t, obs)
 
-    gn = np.asarray(npg_num.densify(npg_num.make_fvp(policy_fn, head, theta, route="gn"), theta.size))
-    jac_mean, jac_log_std = jax.jacobian(policy_fn)(theta)  # [N, d, P] each
-    means, log_stds = policy_fn(theta)
+    @jax.jit  # one compiled program: op-by-op dispatch is most of the cost otherwise
+    def gn_route_and_jacobians(t):
+        gn = npg_num.densify(npg_num.make_fvp(policy_fn, head, t, route="gn"), t.size)
+        return gn, jax.jacobian(policy_fn)(t), policy_fn(t)
+
+    gn, (jac_mean, jac_log_std), (means, log_stds) = gn_route_and_jacobians(theta)  # jac: [N, d, P]
+    gn = np.asarray(gn)
     want = np.zeros((theta.size, theta.size))
     for n in range(obs.shape[0]):
         J = np.concatenate([np.asarray(jac_mean[n]), np.asarray(jac_log_std[n])])  # [2d, P]
