@@ -166,6 +166,23 @@ def test_vector_expectations_factor_and_the_simplex_is_normalized():
     assert "stick-breaking onto the unit cube" in npg_sym.integration_routes(fam)
 
 
+def test_a_product_of_a_gaussian_a_count_and_a_coin_has_the_block_diagonal_fisher():
+    """Independent coordinates of three kinds: F is block-diagonal with each one's textbook
+    F: N(w, 1) in w: 1; Poisson with log-rate t: e^t; Bernoulli with logit q: p (1 - p)
+    (Lehmann and Casella, sec. 2.6)."""
+    w, t, q = sp.symbols("w t q", real=True)
+    x, c = sp.symbols("x c", real=True)
+    n = sp.Symbol("n", integer=True, nonnegative=True)
+    fam = npg_sym.Family(
+        "mixed", (w, t, q), (x, n, c),
+        -(x - w) ** 2 / 2 - sp.log(2 * sp.pi) / 2 + n * t - sp.exp(t) - sp.loggamma(n + 1)
+        + c * q - sp.log(1 + sp.exp(q)), (None, sp.Naturals0, (0, 1)), "")
+    p = sp.exp(q) / (1 + sp.exp(q))
+    want = sp.diag(1, sp.exp(t), p * (1 - p))
+    assert (npg_sym.fisher(fam) - want).applyfunc(sp.simplify) == sp.zeros(3, 3)
+    assert npg_sym.normalization(fam).value == 1
+
+
 def test_fubini_closes_the_full_covariance_gaussian_cross_moment():
     fam = _family("gaussian2d_cholesky").family
     m1, m2, l11, l21, l22 = fam.params
