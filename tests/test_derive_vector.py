@@ -233,6 +233,34 @@ def test_bad_vector_or_state_input_is_one_sentence(tmp_path, case):
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
+def test_npg_derive_exits_2_with_one_line_on_a_bad_vector_file(tmp_path, capsys):
+    from proofs.derive.cli import main
+
+    path = tmp_path / "bad.py"
+    path.write_text("import sympy as sp\nimport npg_sym\nm = sp.Symbol('m', real=True)\n"
+                    "x, y = sp.symbols('x y', real=True)\n"
+                    "FAMILY = npg_sym.Family('f', (m,), (x, y), -(x - m)**2 - y**2, sp.Interval(0, 1), '')\n")
+    assert main([str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "npg_sym.SIMPLEX" in err
+
+
+def test_the_json_summary_names_a_vector_outcome_and_no_states():
+    from proofs.derive.report import json_summary
+    from proofs.derive.symbolic import SymbolicDerivation
+
+    loaded = _family("diagonal_gaussian")
+    result = SymbolicDerivation(loaded.family, loaded.bandit, sp.Symbol("delta", positive=True))
+    summary = json_summary(loaded, result, None, 1, 1)
+    assert summary["outcome"] == summary["outcomes"] == ["x1", "x2", "x3"]
+    assert summary["states"] is None and summary["support_kind"] == "product"
+    assert {"x1", "x2", "x3", "m1", "s3"} <= set(summary["symbols"])
+    # the default reward of a vector outcome: r0 + sum_i (r x_i + r' x_i^2)
+    assert sp.sympify(summary["reward"]).free_symbols == {sp.Symbol(n) for n in (
+        "x1", "x2", "x3", *(f"r{i}" for i in range(7)))}
+
+
 def test_the_diagonal_gaussian_is_the_output_fisher_of_the_gauss_newton_route():
     """Item 4: npg-derive's exact F of the diagonal Gaussian in d = action size (theta =
     (mean, log-std)) is DIAG_GAUSSIAN's closed-form output Fisher, and J^T F J averaged over
