@@ -1,7 +1,8 @@
 """The registry of small analytic policy families, exactly in SymPy.
 
 Each family is a distribution pi_theta(x) over one outcome ``x`` (an action of a one-state
-policy), given by its log-probability. The keys are shared with ``npg_num.FAMILIES``: a
+policy), given by its log-probability; a ``Family`` may also take a vector outcome and a
+state distribution (``npg_sym.vector``). The keys are shared with ``npg_num.FAMILIES``: a
 test asserts the two key sets are equal and checks every family twin against twin.
 """
 
@@ -142,7 +143,8 @@ class Family:
 
     @property
     def support_set(self) -> sp.Set:
-        """The support as a SymPy set (``FiniteSet``, ``Reals``, ``Interval``, ``Naturals0``)."""
+        """The support as a SymPy set (``FiniteSet``, ``Reals``, ``Interval``, ``Naturals0``;
+        a ``ProductSet`` for a vector outcome, a ``ConditionSet`` for the simplex)."""
         kind = self.support_kind
         if self.is_vector:
             from .vector import support_set
