@@ -233,6 +233,16 @@ def _placement(region: _Region, theta, other) -> dict:
     return {}
 
 
+def region_nodes(region: _Region, theta, h, placed: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(v, w) of a region: its fixed nodes, the counts summed to a 1e-20 tail, or its rule
+    at step h placed by ``_placement``."""
+    if region.nodes:
+        return np.asarray(region.nodes), np.ones(len(region.nodes))
+    if region.rule is None:
+        return _count_nodes(region, theta)
+    return region.rule(h, **placed)
+
+
 def numeric_moments(family, theta, other, regions=None, moment_fns=None):
     """(Z, F, KL(theta || other), estimated relative quadrature error, dropped nodes)."""
     regions = regions or _regions(family)
@@ -243,12 +253,7 @@ def numeric_moments(family, theta, other, regions=None, moment_fns=None):
     def total(h):
         z, F, kl, dropped = 0.0, 0.0, 0.0, 0
         for region, fn, placed in zip(regions, moment_fns, placements):
-            if region.nodes:
-                v, w = np.asarray(region.nodes), np.ones(len(region.nodes))
-            elif region.rule is None:
-                v, w = _count_nodes(region, theta)
-            else:
-                v, w = region.rule(h, **placed)
+            v, w = region_nodes(region, theta, h, placed)
             zi, Fi, kli, di = fn(theta, other, jnp.asarray(v), jnp.asarray(w))
             z, F, kl, dropped = z + zi, F + Fi, kl + kli, dropped + int(di)
         return float(z), np.asarray(F), float(kl), dropped
@@ -312,14 +317,21 @@ def _draw_points(ranges, draws: int, check) -> None:
     run()
 
 
-def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int = 20) -> TwinResult:
-    """Compare the exact F (and KL, Z where given) with JAX autodiff + quadrature."""
+def _moments_for(family):
+    """(theta, other) -> (Z, F, KL(theta || other), error estimate, dropped nodes) by the
+    twin's rules for ``family`` (``twin_vector`` for a vector outcome or states)."""
     if family.is_vector or family.states is not None:
-        from .twin_vector import numeric_twin_vector
+        from .twin_vector import vector_moments_fn
 
-        return numeric_twin_vector(family, fisher, kl, primed, normalization, ranges, draws)
+        return vector_moments_fn(family)
     regions = _regions(family)
     fns = [_moments_fn(r.log_density) for r in regions]
+    return lambda theta, other: numeric_moments(family, theta, other, regions, fns)
+
+
+def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int = 20) -> TwinResult:
+    """Compare the exact F (and KL, Z where given) with JAX autodiff + quadrature."""
+    moments = _moments_for(family)
     exact_F = exact_evaluator(family.params, fisher)
     exact_kl = exact_evaluator((*family.params, *primed), kl) if kl is not None else None
     exact_z = exact_evaluator(family.params, normalization) if normalization is not None else None
@@ -334,7 +346,7 @@ def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int =
             crashes.append(f"at theta = {theta.tolist()}: {type(why).__name__}: {why}")
 
     def compare(theta, other):
-        z, F, kl_num, quad_error, n_dropped = numeric_moments(family, theta, other, regions, fns)
+        z, F, kl_num, quad_error, n_dropped = moments(theta, other)
         F_exact = exact_F(*theta)
         errors.append(float(np.max(np.abs(F - F_exact)) / max(np.max(np.abs(F_exact)), 1e-300)))
         if exact_kl is not None:
@@ -355,15 +367,9 @@ def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int =
 def numeric_normalization(family, ranges, draws: int = 20) -> tuple[float, int]:
     """(max |Z - 1|, points): Z = sum w pi by the twin's rules at Hypothesis-drawn
     parameters, for a density whose exact normalization did not close (not a proof)."""
-    if family.is_vector or family.states is not None:
-        from .twin_vector import numeric_normalization_vector
-
-        return numeric_normalization_vector(family, ranges, draws)
-    regions = _regions(family)
-    fns = [_moments_fn(r.log_density) for r in regions]
+    moments = _moments_for(family)
     gaps = []
-    _draw_points(ranges, draws, lambda theta, _: gaps.append(
-        abs(numeric_moments(family, theta, theta, regions, fns)[0] - 1.0)))
+    _draw_points(ranges, draws, lambda theta, _: gaps.append(abs(moments(theta, theta)[0] - 1.0)))
     return max(gaps), len(gaps)
 
 

@@ -38,11 +38,10 @@ from npg_sym.routes import prepare_log_density
 from npg_sym.vector import coordinate_supports, onto_unit_cube, split_by_coordinate
 
 from . import quadrature
-from .twin import (_JAX_FUNCTIONS, STEPS, _count_nodes, _draw_points, _placement, _regions, _verdict,
-                   exact_evaluator, jax_log_density)
+from .twin import _JAX_FUNCTIONS, STEPS, _placement, _regions, jax_log_density, region_nodes
 
-__all__ = ["numeric_twin_vector", "numeric_normalization_vector", "vector_moments",
-           "MAX_TENSOR_NODES", "HERMITE_NODES"]
+__all__ = ["vector_moments_fn", "vector_moments", "MAX_TENSOR_NODES", "HERMITE_NODES",
+           "TENSOR_CUT"]
 
 MAX_TENSOR_NODES = 2_000_000
 """The largest tensor-product rule a non-separating block may use."""
@@ -217,14 +216,7 @@ class _Conditional:
     def _block_sums(self, block, fns, theta, other, h, placements):
         z, m1, m2, k, dropped = 0.0, 0.0, 0.0, 0.0, 0
         for region, fn, placed in zip(block.regions, fns, placements):
-            if block.tensor:
-                v, w = _tensor_nodes(region, h)
-            elif region.nodes:
-                v, w = np.asarray(region.nodes), np.ones(len(region.nodes))
-            elif region.rule is None:
-                v, w = _count_nodes(region, theta)
-            else:
-                v, w = region.rule(h, **placed)
+            v, w = _tensor_nodes(region, h) if block.tensor else region_nodes(region, theta, h, placed)
             zi, m1i, m2i, ki, di = fn(theta, other, *_padded(v, w))
             z, m1, m2, k, dropped = z + zi, m1 + m1i, m2 + m2i, k + ki, dropped + int(di)
         return float(z), np.asarray(m1), np.asarray(m2), float(k), dropped
@@ -295,41 +287,8 @@ def vector_moments(conditional: _Conditional, theta, other):
     return current[0], current[1], current[2], float(error), current[3]
 
 
-def numeric_twin_vector(family, fisher, kl, primed, normalization, ranges, draws: int = 20):
-    """``twin.numeric_twin`` for a vector outcome or states (module docstring)."""
+def vector_moments_fn(family):
+    """(theta, other) -> (Z, F, KL, error estimate, dropped nodes): ``twin._moments_for``
+    for a vector outcome or states (the blocks built once)."""
     conditional = _Conditional(family)
-    exact_F = exact_evaluator(family.params, fisher)
-    exact_kl = exact_evaluator((*family.params, *primed), kl) if kl is not None else None
-    exact_z = exact_evaluator(family.params, normalization) if normalization is not None else None
-    errors, kl_errors, z_errors, quad, dropped, points, crashes = [], [], [], [], [], [], []
-
-    def check(theta, other):
-        if crashes:
-            return
-        try:
-            z, F, kl_num, quad_error, n_dropped = vector_moments(conditional, theta, other)
-            F_exact = exact_F(*theta)
-            errors.append(float(np.max(np.abs(F - F_exact)) / max(np.max(np.abs(F_exact)), 1e-300)))
-            if exact_kl is not None:
-                kl_exact = float(exact_kl(*theta, *other))
-                if math.isfinite(kl_exact) or not np.array_equal(theta, other):
-                    kl_errors.append(abs(kl_num - kl_exact) / max(abs(kl_exact), 1e-6))
-            if exact_z is not None:
-                z_errors.append(abs(z - float(exact_z(*theta))))
-            quad.append(quad_error)
-            dropped.append(n_dropped)
-            points.append(theta.tolist())
-        except Exception as why:  # reported as the twin's failure, not as a traceback
-            crashes.append(f"at theta = {theta.tolist()}: {type(why).__name__}: {why}")
-
-    _draw_points(ranges, draws, check)
-    return _verdict(errors, kl_errors, z_errors, quad, dropped, points, crashes)
-
-
-def numeric_normalization_vector(family, ranges, draws: int = 20) -> tuple[float, int]:
-    """(max |Z - 1|, points) by the twin's rules (not a proof)."""
-    conditional = _Conditional(family)
-    gaps = []
-    _draw_points(ranges, draws, lambda theta, _: gaps.append(
-        abs(vector_moments(conditional, theta, theta)[0] - 1.0)))
-    return max(gaps), len(gaps)
+    return lambda theta, other: vector_moments(conditional, theta, other)
