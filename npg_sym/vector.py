@@ -8,10 +8,14 @@ or ``SIMPLEX`` (x_i > 0, sum_i x_i = 1, the density taken with respect to x_1..x
     independent coordinates   log pi = C + sum_i L_i(x_i): every term c prod_i g_i(x_i) of f
                               gives  c e^C prod_i int g_i(x_i) e^(L_i(x_i)) dx_i,  each a 1-D
                               expectation by the coordinate's own routes
+    gaussian moments          log pi quadratic in x on R^d, -x^T P x / 2 + b^T x + c with P
+                              shown positive definite, and f a polynomial in x: Z and the
+                              moments of N(P^-1 b, P^-1), E[y_i1 ... y_ik] by Isserlis'
+                              pairings (a full-covariance Gaussian in any parameterization,
+                              its Cholesky factor among them)
     fubini                    otherwise one coordinate at a time, the last first, each by the
-                              1-D routes with the other coordinates as symbols (a
-                              full-covariance Gaussian: completing the square coordinate by
-                              coordinate, which is its Cholesky factorization)
+                              1-D routes with the other coordinates as symbols (for a Gaussian:
+                              completing the square coordinate by coordinate)
     stick-breaking            the simplex onto (0, 1)^(d-1): x_k = v_k prod_{j<k} (1 - v_j),
                               x_d = prod_{j<d} (1 - v_j), |dx/dv| = prod_j (1 - v_j)^(d-1-j);
                               a Dirichlet density is then a product of Beta densities in v
@@ -348,6 +352,78 @@ def _fubini(coords, f, log_density, params):
     return integrand, (f"fubini ({order})", *dict.fromkeys(used))
 
 
+@cache
+def _gaussian_form(xs: tuple, log_density):
+    """(Sigma, mean, Z) when log_density = -x^T P x / 2 + b^T x + c with P shown positive
+    definite (its leading minors provably positive): Sigma = P^-1, mean = Sigma b,
+    Z = e^(c + b^T Sigma b / 2) sqrt((2 pi)^d / det P). None otherwise."""
+    from .simplification import tidy
+
+    at_zero = {x: 0 for x in xs}
+    P = (-sp.hessian(log_density, xs)).applyfunc(sp.cancel)
+    if P.free_symbols & set(xs):
+        return None
+    b = sp.Matrix([sp.diff(log_density, x).xreplace(at_zero) for x in xs])
+    c = log_density.xreplace(at_zero)
+    x = sp.Matrix(xs)
+    if sp.expand(log_density - (-(x.T * P * x)[0] / 2 + (b.T * x)[0] + c)) != 0:
+        return None
+    if not _positive_definite(P):
+        return None
+    sigma = P.inv().applyfunc(sp.cancel)
+    mean = (sigma * b).applyfunc(sp.cancel)
+    z = tidy(sp.exp(c + (b.T * sigma * b)[0] / 2) * sp.sqrt((2 * sp.pi) ** len(xs) / sp.cancel(P.det())))
+    return sigma, mean, z
+
+
+def _positive_definite(P: sp.Matrix) -> bool:
+    """Sylvester: the leading principal minors, or the trailing ones (the pivots of completing
+    the square from the last coordinate), all provably positive."""
+    from .integrals import provably_positive
+
+    n = P.rows
+    for minor in (lambda k: P[:k, :k], lambda k: P[n - k:, n - k:]):
+        if all(provably_positive(sp.cancel(minor(k).det())) for k in range(1, n + 1)):
+            return True
+    return False
+
+
+def _isserlis(indices: tuple, sigma) -> sp.Expr:
+    """E[y_i1 ... y_ik] for y ~ N(0, Sigma): the sum over pairings of prod Sigma_ab (Isserlis)."""
+    if not indices:
+        return sp.Integer(1)
+    if len(indices) % 2:
+        return sp.Integer(0)
+    first, rest = indices[0], indices[1:]
+    return sp.Add(*(sigma[first, rest[j]] * _isserlis(rest[:j] + rest[j + 1:], sigma)
+                    for j in range(len(rest))))
+
+
+def _gaussian_moments(coords, f, log_density):
+    """E[f] by the moments of N(mean, Sigma) when log pi is quadratic in x (every coordinate
+    on the real line) and f is a polynomial in x; None otherwise."""
+    xs = [x for x, _ in coords]
+    if any(s is not None and s != sp.Reals for _, s in coords):
+        return None
+    form = _gaussian_form(tuple(xs), log_density)
+    if form is None:
+        return None
+    sigma, mean, z = form
+    ys = sp.symbols(f"y_npg1:{len(xs) + 1}", real=True)
+    try:
+        poly = sp.Poly(sp.expand(sp.sympify(f).xreplace({x: m + y for x, m, y in zip(xs, mean, ys)})), *ys)
+    except sp.PolynomialError:
+        return None
+    moments = {}
+    total = sp.Integer(0)
+    for powers, coeff in poly.terms():
+        indices = tuple(i for i, p in enumerate(powers) for _ in range(p))
+        if indices not in moments:
+            moments[indices] = _isserlis(indices, sigma)
+        total += coeff * moments[indices]
+    return z * total, ("gaussian moments (Isserlis)",)
+
+
 def _product(coords, f, log_density, params):
     from .routes import prepare_log_density
 
@@ -357,6 +433,9 @@ def _product(coords, f, log_density, params):
         done = _independent(coords, f, *split, params)
         if done is not None:
             return done
+    done = _gaussian_moments(coords, f, log_density)
+    if done is not None:
+        return done
     return _fubini(coords, f, log_density, params)
 
 
