@@ -5,8 +5,9 @@
 
 The Fisher is the Gaussian one (e.g. Kay, Fundamentals of Statistical Signal Processing
 I, eq. 3.31): F_ij = d_i m^T Sigma^-1 d_j m + tr(Sigma^-1 d_i Sigma Sigma^-1 d_j Sigma) / 2,
-not diagonal in (l11, l21, l22). The density does not factor over x1, x2: expectations are
-taken one coordinate at a time (x2 given x1, then x1), each a 1-D Gaussian integral.
+not diagonal in (l11, l21, l22). The density does not factor over x1, x2; log pi is
+quadratic in x, so expectations of polynomials close by the moments of N(m, Sigma)
+(Isserlis), and others one coordinate at a time (x2 given x1, then x1).
 
 Run: npg-derive examples/families/gaussian2d_cholesky.py
 """
