@@ -31,10 +31,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # the optional extras the tests exercise too: MuJoCo (gymnasium), envpool, Box2D,
-# tensorboardX, and Ray Tune with Optuna (npg-sweep)
+# tensorboardX, Ray Tune with Optuna (npg-sweep), and imageio/pygame (npg-eval --video)
 $(EXTRAS): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool,box2d,tensorboard,sweep]' 2>&1 | grep -v "is neither a file nor a directory" || true
-	@$(PY) -c "import mujoco, gymnasium, envpool, Box2D, tensorboardX, ray.tune, optuna" || (echo "install of the optional extras (mujoco, envpool, box2d, tensorboard, sweep) failed" >&2; exit 1)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mujoco,envpool,box2d,tensorboard,sweep,video]' 2>&1 | grep -v "is neither a file nor a directory" || true
+	@$(PY) -c "import mujoco, gymnasium, envpool, Box2D, tensorboardX, ray.tune, optuna, imageio, imageio_ffmpeg, pygame" || (echo "install of the optional extras (mujoco, envpool, box2d, tensorboard, sweep, video) failed" >&2; exit 1)
 	@touch $(EXTRAS)
 
 # Sphinx, for the API reference only (make test does not need it)

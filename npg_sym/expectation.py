@@ -129,19 +129,34 @@ def gaussian_integral(integrand: sp.Expr, x: sp.Symbol, lo=-sp.oo, hi=sp.oo) -> 
         moment = sum((coeff * truncated_normal_moment(monom[0], alpha, beta)
                       for monom, coeff in shifted.terms()), sp.Integer(0))
         total += sp.exp(c - b**2 / (4 * a)) * std * moment
-    return total.xreplace(thaw)
+    return _thawed(total, thaw)
 
 
 def _freeze_erf_sums(expr: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, dict]:
-    """x-free sums holding erf (the mass erf(b) - erf(a) of a truncated law) as symbols, and
-    the map back: ``expand`` would otherwise multiply such a denominator out and pull the
-    x-dependent exponentials into it."""
+    """x-free sums as symbols, and the map back: those holding erf (the mass erf(b) - erf(a)
+    of a truncated law) and those in a denominator (1/(e^(4a) + 2 e^(2a) + 1) of a mean
+    tanh(a)). ``expand`` would otherwise multiply such a denominator out and pull the
+    x-dependent exponentials into it. A frozen sum keeps the sign it is shown to have."""
+    from .integrals import provably_positive
+
     thaw = {}
 
-    def freeze(e):
-        frozen = sp.Dummy("m")
-        thaw[frozen] = e
-        return frozen
+    def frozen(e):
+        symbol = (sp.Dummy("m", positive=True) if provably_positive(e) else
+                  sp.Dummy("m", negative=True) if provably_positive(-e) else sp.Dummy("m"))
+        thaw[symbol] = e
+        return symbol
 
-    return expr.replace(lambda e: e.is_Add and e.has(sp.erf) and not e.has(x), freeze), thaw
+    def x_free_sum(e):
+        return e.is_Add and not e.has(x) and bool(e.free_symbols)
 
+    expr = expr.replace(lambda e: x_free_sum(e) and e.has(sp.erf), frozen)
+    expr = expr.replace(lambda e: e.is_Pow and e.exp.is_negative and x_free_sum(e.base),
+                        lambda e: frozen(e.base) ** e.exp)
+    return expr, thaw
+
+
+def _thawed(expr: sp.Expr, thaw: dict) -> sp.Expr:
+    while thaw and expr.has(*thaw):  # a frozen sum may hold another
+        expr = expr.xreplace(thaw)
+    return expr

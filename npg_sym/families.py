@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 import sympy as sp
 
+from .declared import normalize_declared_ranges
 from .errors import NPGInputError
 from .routes import exact_expectation
 
@@ -80,6 +81,9 @@ class Family:
     description : one line for reports.
     base, outcome_map : for a transformed outcome (``Family.transformed``), the base family
         and the map y = T(u); expectations are then taken on the base.
+    declared_ranges : ``{param: (lo, hi)}``, ranges narrower than the assumptions can say
+        (nu > 2): used as convergence conditions where the assumptions do not suffice
+        (``npg_sym.declared``); stored as ((param, lo, hi), ...).
     states : ``npg_sym.States`` or None: the distribution of a state symbol that
         ``log_prob`` may use, for a policy pi(a | s); expectations are then over s and a.
     """
@@ -92,6 +96,7 @@ class Family:
     description: str
     base: "Family | None" = None
     outcome_map: object = None  # npg_sym.outcome_map.OutcomeMap
+    declared_ranges: tuple = ()
     states: object = None  # npg_sym.vector.States
 
     @classmethod
@@ -110,6 +115,7 @@ class Family:
             check_vector_support(self)
         else:
             classify_support(self.support)  # unsupported supports fail here, with the allowed ones
+        object.__setattr__(self, "declared_ranges", normalize_declared_ranges(self.params, self.declared_ranges))
         if self.states is not None:
             from .vector import States
 

@@ -17,7 +17,7 @@ from .simplification import tidy
 
 from .families import Family, expectation, get_family, primed
 from .kl import kl
-from .limits import value_at
+from .one_sided import hessian_at
 
 __all__ = ["score", "fisher", "fisher_from_kl", "fisher_from_hessian"]
 
@@ -57,9 +57,10 @@ def _fisher_from_kl(fam: Family) -> sp.Matrix:
     other = primed(fam)
     divergence = kl(fam, other)
     at_theta = dict(zip(other, fam.params))
-    hess = sp.hessian(divergence, other)
-    # value_at: the limit where a closed-form KL is 0/0 at theta' = theta (never nan).
-    return hess.applyfunc(lambda h: tidy(value_at(h, at_theta, "Hess KL at theta' = theta")))
+    # value_at: the limit where a closed-form KL is 0/0 at theta' = theta (never nan);
+    # hessian_at: across a kink |mu - mu'| by its one-sided pieces (npg_sym.one_sided).
+    hess = hessian_at(divergence, other, at_theta, "Hess KL at theta' = theta")
+    return hess.applyfunc(tidy)
 
 
 def fisher_from_kl(family: str | Family) -> sp.Matrix:

@@ -17,6 +17,7 @@ from .simplification import tidy
 from .errors import NPGInputError
 from .families import Family, expectation, get_family
 from .limits import value_at
+from .one_sided import taylor_at_kink
 
 __all__ = ["kl", "kl_taylor", "kl_taylor_under_integral", "direction_symbols", "taylor_terms"]
 
@@ -61,6 +62,9 @@ def taylor_terms(f, order: int) -> tuple[sp.Expr, ...]:
         raise NPGInputError(f"Taylor order must be a non-negative integer, got {order!r}")
     eps = sp.Dummy("eps", real=True)
     expr = f(eps)
+    across = taylor_at_kink(expr, eps, order, "Taylor terms at eps = 0")  # |eps| in f: one-sided
+    if across is not None:
+        return tuple(tidy(t) for t in across)
     terms = []
     for k in range(order + 1):
         terms.append(tidy(value_at(expr, {eps: 0}, f"Taylor term {k}") / sp.factorial(k)))

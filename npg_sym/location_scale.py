@@ -19,6 +19,12 @@ theta they are, and checked by substitution. The routes on z:
                 (the logistic law: dv itself), then Beta integrals with log powers;
     kink        split at z = 0 (|z|, sign z) onto two half-lines, then Gamma integrals;
                 a DiracDelta(l(z)) term gives its value at the root of l over |l'|.
+                A second kink r != 0 (|x - mu'| of a KL, r = (mu' - mu)/b) is taken by
+                cases: r = t and r = -t with t > 0, each split at both kinks, a bounded
+                piece (k1, k2) as int_0^oo g(k1 + u) du - int_0^oo g(k2 + u) du (or toward
+                -oo, whichever converges); then, with R+(t), R-(t) the two cases,
+                E = (R+(|r|) + R-(|r|))/2 + sign(r) (R+(|r|) - R-(|r|))/2,
+                exact for r != 0 and at r = 0 by continuity in r (dominated convergence).
 """
 
 from __future__ import annotations
@@ -273,10 +279,99 @@ def _deltas(f_z: sp.Expr, L0: sp.Expr, z: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
     return value, rest
 
 
+def _linear_root(arg: sp.Expr, z: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+    """(A, r) with arg = A (z - r), for an argument of |.| or sign linear in z."""
+    try:
+        poly = sp.Poly(sp.expand(arg), z)
+    except sp.PolynomialError:
+        poly = None
+    if poly is None or poly.degree() != 1:
+        raise RouteDoesNotApply(f"the kink argument {arg} is not linear in z")
+    A = poly.coeff_monomial(z)
+    return A, sp.cancel(-poly.coeff_monomial(1) / A)
+
+
+def _kink_atoms(expr: sp.Expr, z: sp.Symbol):
+    return [a for a in expr.atoms(sp.Abs, sp.sign) if a.args[0].has(z)]
+
+
+def _resolve(expr: sp.Expr, z: sp.Symbol, below: tuple, above: tuple) -> sp.Expr:
+    """expr on a piece where z > k for k in ``below`` and z < k for k in ``above``:
+    |A (z - k)| = sign(A) A (z - k) (z > k), sign(A (z - k)) = sign(A), and mirrored."""
+    mapping = {}
+    for atom in _kink_atoms(expr, z):
+        A, k = _linear_root(atom.args[0], z)
+        side = 1 if k in below else -1 if k in above else None
+        sign_a = 1 if provably_positive(A) else -1 if provably_positive(-A) else None
+        if side is None or sign_a is None:
+            raise RouteDoesNotApply(f"cannot tell the sign of {atom.args[0]} on the piece")
+        value = side * sign_a * atom.args[0] if isinstance(atom, sp.Abs) else sp.Integer(side * sign_a)
+        mapping[atom] = value
+    return expr.xreplace(mapping)
+
+
+def _half_line(g: sp.Expr, L0: sp.Expr, z: sp.Symbol, start: sp.Expr, direction: int) -> sp.Expr:
+    """int_0^oo g(start + direction u) e^L0(start + direction u) du (g, L0 resolved)."""
+    u = sp.Dummy("u", positive=True)
+    at = start + direction * u
+    density = split_log_density(sp.expand(L0.subs(z, at)), u)
+    return sp.Add(*(gamma_integral(parse_term(term, u).times(density), u)
+                    for term in sp.Add.make_args(sp.expand(g.subs(z, at)))))
+
+
+def _between_kinks(g, L0, z, k1, k2, below, above) -> sp.Expr:
+    """int_k1^k2 g e^L0 dz on the piece between two kinks: a difference of two half-line
+    integrals, toward +oo or toward -oo, whichever the Gamma route shows convergent."""
+    g, L0 = _resolve(g, z, below, above), _resolve(L0, z, below, above)
+    try:
+        return _half_line(g, L0, z, k1, 1) - _half_line(g, L0, z, k2, 1)
+    except RouteDoesNotApply:
+        return _half_line(g, L0, z, k2, -1) - _half_line(g, L0, z, k1, -1)
+
+
+def _on_three_pieces(f: sp.Expr, L0: sp.Expr, z: sp.Symbol, k1, k2) -> sp.Expr:
+    """int_R f e^L0 dz with kinks at k1 < k2 only."""
+    left = _half_line(_resolve(f, z, (), (k1, k2)), _resolve(L0, z, (), (k1, k2)), z, k1, -1)
+    right = _half_line(_resolve(f, z, (k1, k2), ()), _resolve(L0, z, (k1, k2), ()), z, k2, 1)
+    return left + _between_kinks(f, L0, z, k1, k2, (k1,), (k2,)) + right
+
+
+def _second_kink(rest: sp.Expr, L0: sp.Expr, z: sp.Symbol) -> sp.Expr | None:
+    """int rest e^L0 dz where rest has a kink r != 0 (and L0, rest kinks at 0 at most), by
+    the cases r = t, r = -t (t > 0) of the module docstring; None when there is none."""
+    roots = {}
+    for atom in _kink_atoms(rest, z):
+        A, r = _linear_root(atom.args[0], z)
+        if r != 0:
+            roots.setdefault(r, []).append((atom, A))
+    if not roots:
+        return None
+    if len(roots) > 1 or any(_linear_root(a.args[0], z)[1] != 0 for a in _kink_atoms(L0, z)):
+        raise RouteDoesNotApply(f"kinks at {sorted(roots, key=str)} besides z = 0: one is split, not more")
+    ((r, atoms),) = roots.items()
+    t = sp.Dummy("t", positive=True)
+    cases = []
+    for s in (1, -1):
+        moved = {atom: (sp.Abs(A) * sp.Abs(z - s * t) if isinstance(atom, sp.Abs)
+                        else sp.sign(A) * sp.sign(z - s * t)) for atom, A in atoms}
+        kinks = (0, t) if s == 1 else (-t, 0)
+        cases.append(_on_three_pieces(rest.xreplace(moved), L0, z, *kinks))
+    from .simplification import is_zero
+
+    even, odd = (cases[0] + cases[1]) / 2, (cases[0] - cases[1]) / 2
+    at = {t: sp.Abs(r)}
+    if is_zero(odd):
+        return even.xreplace(at)
+    return even.xreplace(at) + sp.sign(r) * odd.xreplace(at)
+
+
 def _kink(f_z: sp.Expr, L0: sp.Expr, z: sp.Symbol) -> sp.Expr:
     if not (L0.has(sp.Abs, sp.sign) or f_z.has(sp.Abs, sp.sign, sp.DiracDelta)):
         raise RouteDoesNotApply("no |z|, sign(z) or DiracDelta to split at")
     total, rest = _deltas(f_z, L0, z)
+    two = _second_kink(rest, L0, z)
+    if two is not None:
+        return total + two
     u = sp.Dummy("u", positive=True)
     for side in (u, -u):
         density = split_log_density(sp.expand(L0.subs(z, side)), u)

@@ -43,7 +43,7 @@ from sympy.polys.matrices import DomainMatrix
 from sympy.polys.polyerrors import CoercionFailed, GeneratorsError, PolificationFailed
 
 from .errors import NPGInputError
-from .simplification import is_zero, tidy
+from .simplification import exp_atoms_to_monomials, is_zero, tidy
 
 __all__ = [
     "MDP",
@@ -131,7 +131,9 @@ def _canon_all(exprs) -> list:
                    key=sp.default_sort_key)
     u = {t: sp.Dummy(f"u_{t.name}", positive=True) for t in inner}
     forward = {t: sp.log(u[t]) for t in inner}
-    replaced = [sp.powsimp(sp.expand_log(e.xreplace(forward), force=False)) for e in exprs]
+    replaced = [exp_atoms_to_monomials(e, u) for e in exprs]
+    replaced = [sp.powsimp(sp.expand_log(e.xreplace(forward), force=False)) if r is None else r
+                for e, r in zip(exprs, replaced)]
     leftover = set().union(*(e.atoms(sp.exp) for e in replaced))
     unknowns = {a: sp.Dummy(f"v{i}", positive=True) for i, a in enumerate(sorted(
         leftover, key=sp.default_sort_key))}

@@ -24,7 +24,9 @@ comes back here for each 1-D expectation.
 The constant route: terms of f free of x need no integral, E[c] = c Z with Z = E[1] the
 normalization (itself derived once per family and parameter point, by the routes above).
 SymPy's general ``integrate``/``summation`` run last, in a child process under a time
-budget (``fallback_budget``); a timed-out call is a route that did not close.
+budget (``fallback_budget``); a timed-out call is a route that did not close. Before
+them, a family with declared parameter ranges (``npg_sym.declared``) has its exact routes
+tried again with the parameters written inside those ranges.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from .integrals import (
     split_log_density,
 )
 from .circular import circular_moments
+from .declared import declared_substitution
 from .location_scale import location_scale_routes
 from .series import power_series_sum
 
@@ -344,8 +347,33 @@ def _without_states(family):
 
 
 def _close(family, f: sp.Expr, L: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
+    """The exact routes; then, for a family with declared ranges, the exact routes again
+    with the parameters inside those ranges (``npg_sym.declared``: the routes' convergence
+    conditions may follow only from them, and the routes used then name the ranges);
+    SymPy's general routes last."""
     tried = []
+    closed = _first_route(family, f, L, tried, general=False)
+    if closed is None and family.declared_ranges:
+        forward, back, label = declared_substitution(family.declared_ranges)
+        inside = []
+        closed = _first_route(family, f.xreplace(forward), L.xreplace(forward), inside, general=False)
+        tried += [(f"{name} (within the declared {label})", why) for name, why in inside]
+        if closed is not None:
+            closed = closed[0].xreplace(back), (*closed[1], f"needs {label} (declared)")
+    if closed is None:
+        closed = _first_route(family, f, L, tried, general=True)
+    if closed is not None:
+        return closed
+    where = family.support_set
+    raise NotClosedError(f"E[{_short(f)}] over {where}", tuple(tried))
+
+
+def _first_route(family, f: sp.Expr, L: sp.Expr, tried: list, general: bool):
+    """(value, routes) of the first route that closes, among SymPy's general ones
+    (``general``) or the others; None, with each route's reason added to ``tried``."""
     for name, thunk in _strategies(family, f, L):
+        if name.startswith("sympy.") != general:
+            continue
         try:
             value, used = thunk()
         except RouteDoesNotApply as why:
@@ -355,8 +383,7 @@ def _close(family, f: sp.Expr, L: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
             tried.append((name, "left an unevaluated integral or sum"))
             continue
         return value, used
-    where = family.support_set
-    raise NotClosedError(f"E[{_short(f)}] over {where}", tuple(tried))
+    return None
 
 
 def _log_density(family, params) -> sp.Expr:

@@ -152,6 +152,21 @@ def run_proof(module: ModuleType, figure_dir: Path | None = None) -> Outcome:
     return Outcome(module.CLAIM, module.TITLE, passed, time.perf_counter() - start, d, error)
 
 
+def run_named(module_name: str, figure_dir: Path | None) -> Outcome:
+    """``run_proof`` of a module named by its import path (what a worker process is sent)."""
+    import importlib
+
+    return run_proof(importlib.import_module(module_name), figure_dir)
+
+
+def worker_init() -> None:
+    """In a worker process of the runner: Ctrl-C is the parent's to handle (it stops the
+    workers itself), so the workers ignore it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def format_row(outcome: Outcome) -> str:
     status = "PASS" if outcome.passed else "FAIL"
     return f"{outcome.claim:<4} {status} {outcome.seconds:7.2f}s  {outcome.title}"

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import special
 
@@ -78,6 +78,19 @@ def test_von_mises_kl_is_the_closed_form(m, k, m2, k2):
     a = special.i1(k) / special.i0(k)
     want = a * (k - k2 * math.cos(m - m2)) + math.log(special.i0(k2) / special.i0(k))
     assert abs(_kl_at(fam, kl, (m, k), (m2, k2)) - want) <= 1e-10 * max(1.0, abs(want))
+
+
+@settings(max_examples=15, deadline=None)
+@given(LOCATION, SCALE, LOCATION, SCALE)
+@example(0.5, 1.5, 0.5, 0.7)  # mu = mu': on the kink
+def test_laplace_kl_is_the_closed_form(m, b, m2, b2):
+    """Gil, Alajaji and Linder (2013), 'Renyi divergence measures for commonly used
+    univariate continuous distributions', Information Sciences 249: KL(L(m, b) || L(m', b'))
+    = log(b'/b) + |m - m'|/b' + (b/b') exp(-|m - m'|/b) - 1."""
+    fam = load_family(str(EXAMPLES / "laplace_location_scale.py")).family
+    kl = npg_sym.kl(fam, npg_sym.primed(fam))
+    want = math.log(b2 / b) + abs(m - m2) / b2 + b / b2 * math.exp(-abs(m - m2) / b) - 1
+    assert abs(_kl_at(fam, kl, (m, b), (m2, b2)) - want) <= 1e-10 * max(1.0, abs(want))
 
 
 @pytest.mark.parametrize("name", sorted(TEXTBOOK_F))

@@ -79,3 +79,29 @@ def test_full_runner_in_a_subprocess(tmp_path):
     assert len(claims) == len(set(claims)) == len(discover())
     assert all(r["status"] == "PASS" for r in rows)
     assert (tmp_path / "derivations.md").exists()
+
+
+def _report_without_clock(path) -> str:
+    """The report with its generation time and the seconds column taken out."""
+    text = path.read_text()
+    text = re.sub(r"^Generated .*$", "", text, flags=re.M)
+    return re.sub(r"^\| ([CK]\d+) \| (PASS|FAIL) \| [\d.]+ \|", r"| \1 | \2 | - |", text, flags=re.M)
+
+
+def test_one_process_or_two_write_the_same_report(tmp_path, capsys):
+    """The claims are independent: run in 2 worker processes or in this one, the rows come
+    in claim order and the report is the same but for the clock."""
+    assert main(["C7", "C6", "--jobs", "2", "--report", str(tmp_path / "two")]) == 0
+    two = capsys.readouterr().out
+    assert main(["C7", "C6", "--jobs", "1", "--report", str(tmp_path / "one")]) == 0
+    one = capsys.readouterr().out
+    for out in (one, two):
+        assert [m["claim"] for m in map(ROW.match, out.splitlines()) if m] == ["C7", "C6"]
+    assert "in 2 processes" in two and "processes" not in one
+    assert _report_without_clock(tmp_path / "one" / "derivations.md") == \
+        _report_without_clock(tmp_path / "two" / "derivations.md")
+
+
+def test_jobs_must_be_positive(capsys):
+    assert main(["C6", "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err

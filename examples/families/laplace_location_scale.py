@@ -6,11 +6,12 @@ Closes by standardizing x = mu + b z and splitting at the kink z = 0 onto two ha
 (Gamma integrals). The Hessian of log pi in mu is -2 DiracDelta(x - mu) / b: its
 expectation is the density at the kink, so F = -E[Hess log pi] holds with it.
 
-The KL does have a closed form, log(b'/b) + |mu - mu'|/b' + (b/b') e^(-|mu - mu'|/b) - 1,
-but it needs |x - mu'| split at a kink on an unknown side of mu, which no route here
-does, and its Hessian at theta' = theta is a limit across |mu - mu'|: the file declares
-the closed form not derived, and F = Hess KL and the Taylor terms are taken under the
-integral.
+The KL, log(b'/b) + |mu - mu'|/b' + (b/b') e^(-|mu - mu'|/b) - 1, needs |x - mu'| split at
+a second kink z = r = (mu' - mu)/b on an unknown side of 0: the kink route takes the cases
+r > 0 and r < 0 and joins them in |r| and sign(r). Its Hessian at theta' = theta crosses
+the kink |mu - mu'| = 0: it is taken on each side (|mu - mu'| = +-(mu - mu')), after
+checking that the two sides and their gradients agree on mu' = mu, and the two one-sided
+Hessians agree (npg_sym.one_sided).
 
 Run: npg-derive examples/families/laplace_location_scale.py
 """
@@ -27,6 +28,3 @@ FAMILY = npg_sym.Family(
     "laplace_location_scale", (mu, b), x, -sp.log(2 * b) - sp.Abs(x - mu) / b, None,
     "Laplace with location mu and scale b",
 )
-
-NO_KL_CLOSED_FORM = ("not derived here: the closed form holds |mu - mu'| (a kink on an "
-                     "unknown side of mu), which no route splits")

@@ -16,10 +16,15 @@ returns in ``metrics.csv``: compare like with like.
 Episode k of trained seed s starts from the reset seed ``1_000_000 * (1 + S) + 1_000 * s
 + k`` (``S`` = ``--seed``), far from the seeds training used.
 
-Prints one row per trained seed and, as its last line, ``mean_return=X std=Y`` over all
-episodes. Bad input (no run, an unreadable checkpoint) is one line on stderr, exit 2.
+Prints one row per trained seed and ``mean_return=X std=Y`` over all episodes. Bad input
+(no run, an unreadable checkpoint, a video file that exists) is one line on stderr, exit 2.
+
+``--video FILE.mp4`` (or ``.gif``) also records episode 0 of the first trained seed
+(``npg_num.train.video``): where the environment draws rgb_array frames (gymnasium's
+render, headless OpenGL for MuJoCo; gymnax's visualizer), else one line says why not.
 
     npg-eval runs/hopper --episodes 10
+    npg-eval runs/make-run --video cartpole.mp4
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ def build_parser():
     parser.add_argument("--seed", type=whole_in(0, MAX_EVAL_SEED), default=0, metavar="S",
                         help=f"seed of the evaluation episodes' resets, 0 to {MAX_EVAL_SEED} "
                         "(default: 0)")
+    parser.add_argument("--video", metavar="FILE.mp4", default=None,
+                        help="also record episode 0 of the first trained seed (an episode "
+                        "the table counts) into this new .mp4 or .gif file; needs the video "
+                        "extra: pip install 'npg[video]'")
+    parser.add_argument("--video-seeds", type=whole_in(1, MAX_EPISODES), default=1,
+                        metavar="N", help="record the first N trained seeds' episode 0, one "
+                        "after another (default: 1)")
     return parser
 
 
@@ -208,18 +220,21 @@ def _evaluate_device(config, spec, state, episodes: int, eval_seed: int):
     return np.asarray(ret), np.asarray(length)
 
 
-def evaluate_run(run, episodes: int = 10, eval_seed: int = 0) -> EvalResult:
-    """The deterministic policy of the run in directory ``run``, ``episodes`` per seed."""
+def _prepare(run):
+    """(config, environment spec, learner state on the host) of the run in ``run``."""
     import jax
 
     from .envs import make_env
 
-    run = Path(run)
-    config, state = _load(run)
+    config, state = _load(Path(run))
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    state = jax.device_get(state)
-    spec = make_env(config.env, config.env_module)
+    return config, make_env(config.env, config.env_module), jax.device_get(state)
+
+
+def evaluate_run(run, episodes: int = 10, eval_seed: int = 0, *, prepared=None) -> EvalResult:
+    """The deterministic policy of the run in directory ``run``, ``episodes`` per seed."""
+    config, spec, state = prepared or _prepare(run)
     evaluate = _evaluate_host if spec.on_host else _evaluate_device
     returns, lengths = evaluate(config, spec, state, episodes, eval_seed)
     return EvalResult([config.seed + i for i in range(config.seeds)], returns, lengths)
@@ -229,14 +244,26 @@ def _main(argv) -> int:
     from .devices import add_hang_guard
 
     args = build_parser().parse_args(argv)
+    video = None
+    if args.video is not None:
+        from .video import check_video_path
+
+        video = check_video_path(args.video)  # before any work
     add_hang_guard()  # before the first JAX computation
-    result = evaluate_run(args.run, args.episodes, args.seed)
+    prepared = _prepare(args.run)
+    result = evaluate_run(args.run, args.episodes, args.seed, prepared=prepared)
     print(f"{'seed':>6} {'episodes':>8} {'mean':>10} {'std':>9} {'min':>10} {'max':>10} "
           f"{'length':>7}")
     for seed, r, n in zip(result.seeds, result.returns, result.lengths):
         print(f"{seed:>6} {len(r):>8} {r.mean():>10.1f} {r.std():>9.1f} {r.min():>10.1f} "
               f"{r.max():>10.1f} {n.mean():>7.0f}")
     print(f"mean_return={result.mean:.2f} std={result.std:.2f}")
+    if video is not None:
+        from .video import record_video
+
+        shown = record_video(video, *prepared, args.seed, args.video_seeds)
+        print(f"video: {video} (" + ", ".join(f"seed {s}: return {r:.1f} in {n} steps"
+                                              for s, r, n in shown) + ")")
     return 0
 
 

@@ -9,6 +9,7 @@ The file is run as a script; it must bind ``FAMILY`` (or ``NAME``) to an
   and states);
 - ``PARAMETER_RANGES``: ``{"name": (lo, hi)}``, where the numeric twin draws each
   parameter (default: [0.5, 2] for positive, [-2, -0.5] for negative, [-1, 1] for real);
+  inside the family's ``declared_ranges`` (default: inside them, else as above);
 - ``NO_KL_CLOSED_FORM``: a sentence saying why KL(theta || theta') has no closed form (or
   why it is not derived): the KL row then says so instead of trying, and F = Hess KL and
   the Taylor terms are taken under the integral.
@@ -21,6 +22,7 @@ strings could not carry (``sympify("beta")`` is the Beta function, not a symbol)
 
 from __future__ import annotations
 
+import math
 import re
 import runpy
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ import sympy as sp
 
 import npg_sym
 from npg_sym import Bandit, Family, NPGInputError
+from npg_sym.declared import declared_substitution, range_label
 
 __all__ = ["FamilyFileError", "LoadedFamily", "parse_target", "load_family", "check_family"]
 
@@ -132,12 +135,16 @@ def _unsigned(symbols) -> list[sp.Symbol]:
 
 
 def _check_assumptions(family: Family) -> None:
-    """Each log / fractional-power argument is positive for every allowed theta and x."""
+    """Each log / fractional-power argument is positive for every allowed theta (inside the
+    declared ranges) and x."""
     params = set(family.params)
+    inside, _, _ = declared_substitution(family.declared_ranges)  # log(1 - p) for 0 < p < 1
     for point in _interior_points(family):
         log_prob = family.log_prob.xreplace(point)
         for node, arg in _needs_positive(log_prob):
             if arg.is_positive or npg_sym.integrals.provably_positive(arg):
+                continue
+            if inside and npg_sym.integrals.provably_positive(arg.xreplace(inside)):
                 continue
             if arg.is_positive is False:
                 raise FamilyFileError(
@@ -150,7 +157,7 @@ def _check_assumptions(family: Family) -> None:
                 raise FamilyFileError(
                     f"family {family.name!r}: log pi needs {arg} > 0 (in {node}), which does "
                     f"not follow from the assumptions of {names}; declare it with "
-                    "positive=True (or reparameterize)"
+                    "positive=True, give the Family declared_ranges={param: (lo, hi)}, or reparameterize"
                 )
 
 
@@ -259,7 +266,12 @@ def _reward(family: Family, namespace: dict) -> tuple[Bandit, bool]:
     return Bandit(family, reward, tuple(coefficients)), False
 
 
-def _default_range(p: sp.Symbol) -> tuple[float, float]:
+def _default_range(p: sp.Symbol, declared: dict) -> tuple[float, float]:
+    if p in declared:  # inside a declared range: its lower end + [0.5, 2], or as for signs
+        lo, hi = (float(e) for e in declared[p])
+        if math.isfinite(lo) and math.isfinite(hi):
+            return (lo + (hi - lo) / 4, hi - (hi - lo) / 4)
+        return (lo + 0.5, lo + 2.0) if math.isfinite(lo) else (hi - 2.0, hi - 0.5)
     if p.is_positive:
         return (0.5, 2.0)
     if p.is_negative:
@@ -275,13 +287,19 @@ def _ranges(family: Family, namespace: dict) -> tuple[tuple[float, float], ...]:
     unknown = set(given) - names
     if unknown:
         raise FamilyFileError(f"PARAMETER_RANGES names {sorted(unknown)}, not parameters {sorted(names)}")
+    declared = {p: (lo, hi) for p, lo, hi in family.declared_ranges}
     out = []
     for p in family.params:
-        lo, hi = (float(v) for v in given.get(p.name, _default_range(p)))
+        lo, hi = (float(v) for v in given.get(p.name, _default_range(p, declared)))
         if not lo < hi or (p.is_positive and lo <= 0) or (p.is_negative and hi >= 0):
             raise FamilyFileError(
                 f"PARAMETER_RANGES[{p.name!r}] = ({lo}, {hi}) is empty or outside the "
                 f"parameter's assumptions"
+            )
+        if p in declared and not float(declared[p][0]) <= lo < hi <= float(declared[p][1]):
+            raise FamilyFileError(
+                f"PARAMETER_RANGES[{p.name!r}] = ({lo}, {hi}) is outside the declared range "
+                f"{range_label(p, *declared[p])}"
             )
         out.append((lo, hi))
     return tuple(out)
