@@ -287,10 +287,15 @@ def onto_unit_cube(family, f: sp.Expr, log_prob: sp.Expr):
 # -- expectations -----------------------------------------------------------------------------
 
 
-def _coordinate_family(x: sp.Symbol, support, log_density: sp.Expr, params):
+def _coordinate_family(x: sp.Symbol, support, log_density: sp.Expr, owner):
+    """The 1-D family of one coordinate, with the parameters and declared ranges of its
+    owner (the vector family; None for a state's law)."""
     from .families import Family
 
-    return Family(f"coordinate {x}", tuple(params), x, log_density, support, "")
+    if owner is None:
+        return Family(f"coordinate {x}", (), x, log_density, support, "")
+    return Family(f"coordinate {x}", owner.params, x, log_density, support, "",
+                  declared_ranges=owner.declared_ranges)
 
 
 @cache
@@ -302,12 +307,12 @@ def _coordinate_integral(fam, g: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
     return result.value, result.routes
 
 
-def _independent(coords, f, const, parts, params):
+def _independent(coords, f, const, parts, owner):
     """E[f] when log pi = C + sum_i L_i(x_i); None when a term of f mixes coordinates."""
     from .simplification import tidy
 
     xs = [x for x, _ in coords]
-    families = {x: _coordinate_family(x, s, parts[x], params) for x, s in coords}
+    families = {x: _coordinate_family(x, s, parts[x], owner) for x, s in coords}
     used = ["independent coordinates"]
     z = {}
     for x in xs:
@@ -338,13 +343,13 @@ def _normalized_moment(integral: sp.Expr, z: sp.Expr) -> sp.Expr:
     return tidy(integral / z)
 
 
-def _fubini(coords, f, log_density, params):
+def _fubini(coords, f, log_density, owner):
     """int f e^L over the product, one coordinate at a time (the last first)."""
     from .routes import exact_expectation
 
     integrand, density, used = f, log_density, []
     for x, support in reversed(coords):
-        fam = _coordinate_family(x, support, density, params)
+        fam = _coordinate_family(x, support, density, owner)
         result = exact_expectation(fam, integrand)
         integrand, density = result.value, sp.Integer(0)
         used += result.routes
@@ -424,19 +429,19 @@ def _gaussian_moments(coords, f, log_density):
     return z * total, ("gaussian moments (Isserlis)",)
 
 
-def _product(coords, f, log_density, params):
+def _product(coords, f, log_density, owner):
     from .routes import prepare_log_density
 
     log_density = prepare_log_density(log_density)
     split = split_by_coordinate(log_density, [x for x, _ in coords])
     if split is not None:
-        done = _independent(coords, f, *split, params)
+        done = _independent(coords, f, *split, owner)
         if done is not None:
             return done
     done = _gaussian_moments(coords, f, log_density)
     if done is not None:
         return done
-    return _fubini(coords, f, log_density, params)
+    return _fubini(coords, f, log_density, owner)
 
 
 def _conditional(family, f: sp.Expr, log_prob: sp.Expr):
@@ -451,10 +456,10 @@ def _conditional(family, f: sp.Expr, log_prob: sp.Expr):
     if isinstance(family.support, Simplex):
         vs, f, log_prob = onto_unit_cube(family, f, log_prob)
         coords = [(v, sp.Interval(0, 1)) for v in vs]
-        value, routes = _product(coords, f, log_prob, family.params)
+        value, routes = _product(coords, f, log_prob, family)
         return value, (f"stick-breaking onto (0, 1)^{len(vs)}", *routes)
     coords = list(zip(family.outcome, coordinate_supports(family)))
-    return _product(coords, f, log_prob, family.params)
+    return _product(coords, f, log_prob, family)
 
 
 def vector_expectation(family, f: sp.Expr, log_prob: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
@@ -476,5 +481,5 @@ def vector_expectation(family, f: sp.Expr, log_prob: sp.Expr) -> tuple[sp.Expr, 
     from .routes import exact_expectation
 
     inner, routes = _conditional(family, f, log_prob)
-    outer = exact_expectation(_coordinate_family(s, None, states.log_density(), ()), inner)
+    outer = exact_expectation(_coordinate_family(s, None, states.log_density(), None), inner)
     return outer.value, tuple(dict.fromkeys(("gaussian states", *routes, *outer.routes)))
