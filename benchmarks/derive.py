@@ -3,9 +3,12 @@
 Each family runs as a person runs it: ``npg-derive FILE --json ...`` in a fresh process
 (imports included), one after another. Prints, per family, one row per check (result,
 routes, seconds), then a summary table (exit code, wall seconds, checks passed, the
-slowest check) and the machine load before and after.
+slowest check) and the machine load before and after. With no files given, it ends with
+the time against d of the diagonal Gaussian in R^d, d = 1..6
+(``examples/families/diagonal_gaussian.py:D1`` ... ``:D6``).
 
-Usage: python benchmarks/derive.py [--skip-unclosed] [FILE.py ...]
+Usage: python benchmarks/derive.py [--skip-unclosed] [--no-dimensions] [--dimensions-only]
+       [FILE.py[:NAME] ...]
 """
 
 from __future__ import annotations
@@ -34,10 +37,15 @@ def _script() -> list[str]:
     return [str(installed)] if installed.exists() else [sys.executable, "-m", "proofs.derive.cli"]
 
 
-def run_one(path: Path, workdir: Path) -> dict:
-    summary = workdir / f"{path.stem}.json"
+DIMENSIONS = range(1, 7)
+"""d of the diagonal Gaussian's time-against-d table."""
+
+
+def run_one(path: Path, workdir: Path, variable: str | None = None) -> dict:
+    summary = workdir / f"{path.stem}{'.' + variable if variable else ''}.json"
+    target = f"{path}:{variable}" if variable else str(path)
     start = time.perf_counter()
-    proc = subprocess.run([*_script(), str(path), "--json", str(summary), "--out", str(workdir), "--quiet"],
+    proc = subprocess.run([*_script(), target, "--json", str(summary), "--out", str(workdir), "--quiet"],
                           capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
     data = json.loads(summary.read_text()) if summary.exists() else None
@@ -74,23 +82,55 @@ def _summary(results) -> None:
               f"{slow['name']} ({slow['seconds']:.1f}) | {', '.join(routes)} |")
 
 
+def _dimensions(workdir: Path) -> None:
+    """The diagonal Gaussian in R^d: wall seconds and the slowest checks against d."""
+    path = FAMILIES / "diagonal_gaussian.py"
+    print("\n| d | parameters | exit | wall s | checks passed | F = E[s s^T] s | natural step s | twin s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for d in DIMENSIONS:
+        r = run_one(path, workdir, f"D{d}")
+        data = r["summary"]
+        if data is None:
+            print(f"| {d} | {2 * d} | {r['code']} | {r['wall']:.1f} | - | - | - | - |")
+            continue
+        seconds = {c["name"]: c["seconds"] for c in data["checks"]}
+        passed = sum(c["ok"] for c in data["checks"])
+        print(f"| {d} | {len(data['params'])} | {r['code']} | {r['wall']:.1f} | {passed}/{len(data['checks'])} | "
+              f"{seconds['F = E[s s^T]']:.1f} | {seconds['natural step (KKT)']:.1f} | "
+              f"{seconds['numeric twin']:.1f} |", flush=True)
+
+
+def _target(text: str) -> tuple[Path, str | None]:
+    path, _, variable = text.partition(":")
+    return Path(path).resolve(), variable or None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="*", type=Path, help="family files (default: examples/families)")
+    parser.add_argument("files", nargs="*", help="family files, FILE.py or FILE.py:NAME (default: examples/families)")
     parser.add_argument("--skip-unclosed", action="store_true",
                         help="leave out examples/families/unclosed (minutes each)")
+    parser.add_argument("--no-dimensions", action="store_true",
+                        help="leave out the diagonal Gaussian's time-against-d table")
+    parser.add_argument("--dimensions-only", action="store_true",
+                        help="only the diagonal Gaussian's time-against-d table")
     args = parser.parse_args(argv)
-    files = args.files or [
+    targets = [_target(f) for f in args.files] or [(p, None) for p in (
         *sorted(FAMILIES.glob("*.py")), *sorted((FAMILIES / "registry").glob("*.py")),
         *([] if args.skip_unclosed else sorted((FAMILIES / "unclosed").glob("*.py"))),
-    ]
-    print(f"npg-derive on {len(files)} family files; load average before: {_load()}")
+    )]
+    if args.dimensions_only:
+        targets = []
+    print(f"npg-derive on {len(targets)} family files; load average before: {_load()}")
     results = []
     with tempfile.TemporaryDirectory(prefix="npg-derive-bench-") as tmp:
-        for path in files:
-            results.append(run_one(path.resolve(), Path(tmp)))
+        for path, variable in targets:
+            results.append(run_one(path, Path(tmp), variable))
             _print_rows(results[-1])
-    _summary(results)
+        if targets:
+            _summary(results)
+        if not (args.files or args.no_dimensions):
+            _dimensions(Path(tmp))
     print(f"\nload average after: {_load()}")
     return 0
 

@@ -1,6 +1,6 @@
 """npg_sym: the Natural Policy Gradient, exactly (SymPy only; never imports jax).
 
-Families of policies with their Fisher matrices (three routes), KL divergences and Taylor
+Families of policies (scalar or vector outcomes, optionally conditional on a state) with their Fisher matrices (three routes), KL divergences and Taylor
 expansions, the bandit surrogate, and the closed-form trust-region step.
 """
 
@@ -37,6 +37,7 @@ from .families import (
 )
 from .fisher import fisher, fisher_from_hessian, fisher_from_kl, score
 from .outcome_map import OutcomeMap, transformed
+from .vector import SIMPLEX, States
 from .kl import direction_symbols, kl, kl_taylor, kl_taylor_under_integral, taylor_terms
 from .trust_region import TrustRegionSolution, natural_step, null_space, solve_trust_region
 from .geometry import (
@@ -58,6 +59,8 @@ from .geometry import (
 from . import mdp  # the finite-MDP API, as a submodule: npg_sym.mdp
 
 __all__ = [
+    "SIMPLEX",
+    "States",
     "OutcomeMap",
     "transformed",
     "FAMILIES",

@@ -7,12 +7,15 @@
 
 The rewards are symbols: r_k per outcome for finite families, and the polynomial
 r0 + r1 x + r2 x^2 on every other support (the real line, half-lines, intervals, counts),
-so every identity holds for all reward functions of that form. A family whose second
+so every identity holds for all reward functions of that form. A vector outcome gets
+r0 + sum_i (r_(2i-1) x_i + r_(2i) x_i^2); a family with states adds r_m s x_1 (a reward
+that depends on the state), where x_1 is the first outcome. A family whose second
 moment is infinite needs its own reward: ``Bandit(family, reward, coefficients)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cache
 from typing import Sequence
@@ -45,9 +48,26 @@ class Bandit:
     coefficients: tuple[sp.Symbol, ...]
 
 
+def _vector_reward(fam: Family) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
+    xs = fam.outcomes
+    r = sp.symbols(f"r0:{2 * len(xs) + 1}", real=True)
+    reward = r[0] + sp.Add(*(r[2 * i + 1] * x + r[2 * i + 2] * x**2 for i, x in enumerate(xs)))
+    return reward, tuple(r)
+
+
 @cache
 def _bandit(fam: Family) -> Bandit:
     x = fam.outcome
+    if fam.is_vector or fam.states is not None:
+        if fam.is_vector:
+            reward, r = _vector_reward(fam)
+        else:
+            base = _bandit(dataclasses.replace(fam, states=None))
+            reward, r = base.reward, base.coefficients
+        if fam.states is not None:
+            extra = sp.Symbol(f"r{len(r)}", real=True)
+            reward, r = reward + extra * fam.states.symbol * fam.outcomes[0], (*r, extra)
+        return Bandit(fam, reward, tuple(r))
     if fam.finite:
         r = sp.symbols(f"r0:{len(fam.support)}", real=True)
         pieces = [(r[i], sp.Eq(x, k)) for i, k in enumerate(fam.support[:-1])]

@@ -1,7 +1,8 @@
 """The registry of small analytic policy families, exactly in SymPy.
 
 Each family is a distribution pi_theta(x) over one outcome ``x`` (an action of a one-state
-policy), given by its log-probability. The keys are shared with ``npg_num.FAMILIES``: a
+policy), given by its log-probability; a ``Family`` may also take a vector outcome and a
+state distribution (``npg_sym.vector``). The keys are shared with ``npg_num.FAMILIES``: a
 test asserts the two key sets are equal and checks every family twin against twin.
 """
 
@@ -69,28 +70,34 @@ class Family:
     name : the registry key.
     params : theta, SymPy symbols carrying their assumptions (``positive=True`` for a
         standard deviation, ``negative=True`` for eta2), so that simplification is sound.
-    outcome : the outcome symbol ``x``.
+    outcome : the outcome symbol ``x``, or a tuple of symbols (x_1, ..., x_d) for a vector
+        outcome (``npg_sym.vector``).
     log_prob : log pi_theta(x), an expression in ``params`` and ``outcome``.
     support : a tuple of outcomes (finite); ``None`` or ``sympy.Reals`` (the real line); a
         ``sympy.Interval`` with numeric ends (a half-line such as ``Interval(0, oo)``, or
-        bounded such as ``Interval(0, 1)``); ``sympy.Naturals0`` (counts 0, 1, 2, ...).
+        bounded such as ``Interval(0, 1)``); ``sympy.Naturals0`` (counts 0, 1, 2, ...). For a
+        vector outcome: a tuple of one such support per coordinate, ``None`` (R^d), or
+        ``npg_sym.SIMPLEX``.
     description : one line for reports.
     base, outcome_map : for a transformed outcome (``Family.transformed``), the base family
         and the map y = T(u); expectations are then taken on the base.
     declared_ranges : ``{param: (lo, hi)}``, ranges narrower than the assumptions can say
         (nu > 2): used as convergence conditions where the assumptions do not suffice
         (``npg_sym.declared``); stored as ((param, lo, hi), ...).
+    states : ``npg_sym.States`` or None: the distribution of a state symbol that
+        ``log_prob`` may use, for a policy pi(a | s); expectations are then over s and a.
     """
 
     name: str
     params: tuple[sp.Symbol, ...]
-    outcome: sp.Symbol
+    outcome: sp.Symbol | tuple[sp.Symbol, ...]
     log_prob: sp.Expr
     support: tuple[int, ...] | sp.Set | None
     description: str
     base: "Family | None" = None
     outcome_map: object = None  # npg_sym.outcome_map.OutcomeMap
     declared_ranges: tuple = ()
+    states: object = None  # npg_sym.vector.States
 
     @classmethod
     def transformed(cls, base: "Family", outcome: sp.Symbol, forward, inverse, name: str | None = None,
@@ -102,8 +109,29 @@ class Family:
         return transformed(base, outcome, forward, inverse, name, description)
 
     def __post_init__(self):
-        classify_support(self.support)  # unsupported supports fail here, with the allowed ones
+        if self.is_vector:
+            from .vector import check_vector_support
+
+            check_vector_support(self)
+        else:
+            classify_support(self.support)  # unsupported supports fail here, with the allowed ones
         object.__setattr__(self, "declared_ranges", normalize_declared_ranges(self.params, self.declared_ranges))
+        if self.states is not None:
+            from .vector import States
+
+            if not isinstance(self.states, States):
+                raise NPGInputError(f"states must be npg_sym.States.finite(...) or "
+                                    f"npg_sym.States.gaussian(...), got {self.states!r}")
+
+    @property
+    def is_vector(self) -> bool:
+        """True for a tuple of outcome symbols."""
+        return isinstance(self.outcome, tuple)
+
+    @property
+    def outcomes(self) -> tuple[sp.Symbol, ...]:
+        """The outcome symbols, a tuple for a scalar outcome too."""
+        return self.outcome if self.is_vector else (self.outcome,)
 
     @property
     def dim(self) -> int:
@@ -111,13 +139,23 @@ class Family:
 
     @property
     def support_kind(self) -> str:
-        """One of ``SUPPORT_KINDS``: finite, real_line, half_line, interval, counts."""
+        """One of ``SUPPORT_KINDS``: finite, real_line, half_line, interval, counts; for a
+        vector outcome "product" or "simplex"."""
+        if self.is_vector:
+            from .vector import Simplex
+
+            return "simplex" if isinstance(self.support, Simplex) else "product"
         return classify_support(self.support)
 
     @property
     def support_set(self) -> sp.Set:
-        """The support as a SymPy set (``FiniteSet``, ``Reals``, ``Interval``, ``Naturals0``)."""
+        """The support as a SymPy set (``FiniteSet``, ``Reals``, ``Interval``, ``Naturals0``;
+        a ``ProductSet`` for a vector outcome, a ``ConditionSet`` for the simplex)."""
         kind = self.support_kind
+        if self.is_vector:
+            from .vector import support_set
+
+            return support_set(self)
         if kind == "finite":
             return sp.FiniteSet(*self.support)
         return sp.Reals if kind == "real_line" else self.support

@@ -60,6 +60,9 @@ def _image(forward: sp.Expr, u: sp.Symbol, support: sp.Set, sign: int):
 
 
 def _check_map(base, outcome: sp.Symbol, forward: sp.Expr, inverse: sp.Expr) -> None:
+    if base.is_vector or base.states is not None:
+        raise NPGInputError(f"family {base.name!r} has a vector outcome or states: only a scalar "
+                            "outcome of a one-state family can be transformed")
     u = base.outcome
     if base.support_kind in ("finite", "counts"):
         raise NPGInputError(f"family {base.name!r} is discrete: a map of its outcome needs no "

@@ -17,7 +17,9 @@ An unevaluated ``Integral`` or ``Sum`` is never returned.
                              singles out a few counts), sympy.summation
 
 A transformed outcome y = T(u) (``npg_sym.outcome_map``) is taken onto its base first:
-E_y[f(y)] = E_u[f(T(u))], by the base's routes.
+E_y[f(y)] = E_u[f(T(u))], by the base's routes. A vector outcome or a family with states
+goes to ``npg_sym.vector`` (independent coordinates, Fubini, stick-breaking, states), which
+comes back here for each 1-D expectation.
 
 The constant route: terms of f free of x need no integral, E[c] = c Z with Z = E[1] the
 normalization (itself derived once per family and parameter point, by the routes above).
@@ -321,10 +323,27 @@ def integration_routes(family) -> tuple[str, ...]:
     """
     if family.outcome_map is not None:
         return (f"onto the base ({family.outcome_map})", *integration_routes(family.base))
+    if family.is_vector or family.states is not None:
+        return _vector_routes(family)
     if family.support_kind == "finite":
         return ("finite sum",)
     L = prepare_log_density(family.log_prob)
     return tuple(name for name, _ in _strategies(family, family.outcome, L))
+
+
+def _vector_routes(family) -> tuple[str, ...]:
+    states = () if family.states is None else (f"{family.states.kind} states",)
+    if not family.is_vector:
+        return (*states, "given the state:", *integration_routes(_without_states(family)))
+    head = ("stick-breaking onto the unit cube",) if family.support_kind == "simplex" else ()
+    return (*states, *head, "independent coordinates (each by its 1-D routes)",
+            "fubini (one coordinate at a time)")
+
+
+def _without_states(family):
+    import dataclasses
+
+    return dataclasses.replace(family, states=None)
 
 
 def _close(family, f: sp.Expr, L: sp.Expr) -> tuple[sp.Expr, tuple[str, ...]]:
@@ -397,6 +416,11 @@ def normalization(family, params: Sequence[sp.Expr] | None = None) -> Expectatio
     params = None if params is None else tuple(sp.sympify(p) for p in params)
     if family.outcome_map is not None:
         return _on_the_base(family, sp.Integer(1), params)
+    if family.is_vector or family.states is not None:
+        from .simplification import tidy
+
+        result = exact_expectation(family, sp.Integer(1), params)
+        return ExpectationResult(tidy(result.value), result.routes, result.seconds)
     if family.support_kind == "finite":
         return exact_expectation(family, sp.Integer(1), params)
     value, used = _normalization(family, params)
@@ -456,7 +480,11 @@ def exact_expectation(family, f, params: Sequence[sp.Expr] | None = None) -> Exp
     if family.outcome_map is not None:
         return _on_the_base(family, f, params)
     log_prob = family.log_prob if params is None else family.log_prob_at(params)
-    if family.support_kind == "finite":
+    if family.is_vector or family.states is not None:
+        from .vector import vector_expectation
+
+        value, used = vector_expectation(family, f, log_prob)
+    elif family.support_kind == "finite":
         value, used = _finite_sum(family, f, log_prob), ("finite sum",)
     else:
         x = family.outcome

@@ -42,7 +42,8 @@ settings.load_profile(
 # --dist loadfile), and a long file handed out last would run alone at the end.
 _LONGEST_FIRST = ("test_sweep.py", "test_user_data.py", "test_proofs.py",
                   "test_derive_bounded.py", "test_derive_ranges.py", "test_cli.py",
-                  "test_run_faults.py", "test_locomotion.py", "test_mdp_bounds.py", "test_derive.py")
+                  "test_run_faults.py", "test_locomotion.py", "test_mdp_bounds.py", "test_derive.py",
+                  "test_derive_vector.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -11,6 +11,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proofs.derive import load_family
 from proofs.derive.cli import main
@@ -26,16 +27,17 @@ def exact_matrix(name: str, quantity):
     return lambda *theta: np.array(mpmath.matrix(fn(*theta)).tolist(), dtype=float)
 
 
-def check_against_textbook(exact, textbook, draws, dps: int) -> None:
-    """exact == textbook to 1e-10 (relative to its largest entry) at drawn parameters."""
+def check_against_textbook(exact, textbook, draws, dps: int, examples: int = 15) -> None:
+    """exact == textbook to 1e-10 (relative to its largest entry) at drawn parameters, one
+    strategy in ``draws`` per parameter."""
 
-    @settings(max_examples=15, deadline=None)
-    @given(*draws)
-    def check(a, b):
+    @settings(max_examples=examples, deadline=None)
+    @given(st.tuples(*draws))
+    def check(theta):
         with mpmath.workdps(dps):
-            got = exact(a, b)
-        want = textbook(a, b)
-        assert np.max(np.abs(got - want)) <= 1e-10 * np.max(np.abs(want)), (a, b, got, want)
+            got = exact(*theta)
+        want = textbook(*theta)
+        assert np.max(np.abs(got - want)) <= 1e-10 * np.max(np.abs(want)), (theta, got, want)
 
     check()
 

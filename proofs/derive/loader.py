@@ -3,9 +3,10 @@
 The file is run as a script; it must bind ``FAMILY`` (or ``NAME``) to an
 ``npg_sym.Family``. It may also bind:
 
-- ``REWARD``: the bandit reward r(x), an expression in the outcome and real coefficient
-  symbols (default: ``npg_sym.bandit``'s, r_k per outcome on a finite support, else
-  r0 + r1 x + r2 x^2);
+- ``REWARD``: the bandit reward r(x), an expression in the outcome(s), the state (for a
+  family with ``states``) and real coefficient symbols (default: ``npg_sym.bandit``'s, r_k
+  per outcome on a finite support, else r0 + r1 x + r2 x^2; ``npg_sym.bandit`` for vectors
+  and states);
 - ``PARAMETER_RANGES``: ``{"name": (lo, hi)}``, where the numeric twin draws each
   parameter (default: [0.5, 2] for positive, [-2, -0.5] for negative, [-1, 1] for real);
   inside the family's ``declared_ranges`` (default: inside them, else as above);
@@ -74,24 +75,46 @@ def _run_file(path: Path) -> dict:
         raise FamilyFileError(f"{path}: running it raised {type(err).__name__}: {err}") from None
 
 
-def _interior_points(family: Family) -> list[tuple[sp.Expr, sp.Expr]]:
-    """Representatives of the outcome in the support's interior: (x -> expr) pairs.
+def _coordinate_points(x: sp.Symbol, support) -> list[sp.Expr]:
+    """Representatives of one coordinate in its support's interior.
 
     A bounded interval (a, b) is a + (b - a) u / (1 + u) with u > 0, so a sign shown for
     every u > 0 holds on the whole open interval.
     """
-    x, kind, support = family.outcome, family.support_kind, family.support_set
+    one = Family("coordinate", (), x, sp.Integer(0), support, "")
+    kind, support = one.support_kind, one.support_set
     u = sp.Dummy("u", positive=True)
     if kind == "finite":
-        return [(x, sp.sympify(k)) for k in family.support]
+        return [sp.sympify(k) for k in one.support]
     if kind == "real_line":
-        return [(x, sp.Dummy("x", real=True))]
+        return [sp.Dummy("x", real=True)]
     if kind == "counts":
-        return [(x, sp.Dummy("n", integer=True, nonnegative=True))]
+        return [sp.Dummy("n", integer=True, nonnegative=True)]
     lo, hi = support.inf, support.sup
     if kind == "half_line":
-        return [(x, lo + u if hi is sp.oo else hi - u)]
-    return [(x, lo + (hi - lo) * u / (1 + u))]
+        return [lo + u if hi is sp.oo else hi - u]
+    return [lo + (hi - lo) * u / (1 + u)]
+
+
+def _interior_points(family: Family) -> list[dict]:
+    """Representatives of the outcome (and state) in the support's interior: substitutions
+    {x: expr}, one per combination of the coordinates' finite values. The simplex is
+    reached by stick-breaking with every v_k = u_k / (1 + u_k), u_k > 0."""
+    if family.support_kind == "simplex":
+        _, mapping, _ = npg_sym.vector.stick_breaking(family.outcome)
+        at = npg_sym.vector.inside_unit_cube(set().union(*(e.free_symbols for e in mapping.values())))
+        points = [{x: e.xreplace(at) for x, e in mapping.items()}]
+    else:
+        supports = (npg_sym.vector.coordinate_supports(family) if family.is_vector
+                    else (family.support,))
+        points = [{}]
+        for x, support in zip(family.outcomes, supports):
+            points = [{**p, x: value} for p in points for value in _coordinate_points(x, support)]
+    states = family.states
+    if states is None:
+        return points
+    values = states.values if states.kind == "finite" else (sp.Dummy("s", real=True),)
+    return [{**p, states.symbol: value} for p in points for value in values]
 
 
 def _needs_positive(expr: sp.Expr):
@@ -116,8 +139,8 @@ def _check_assumptions(family: Family) -> None:
     declared ranges) and x."""
     params = set(family.params)
     inside, _, _ = declared_substitution(family.declared_ranges)  # log(1 - p) for 0 < p < 1
-    for outcome, point in _interior_points(family):
-        log_prob = family.log_prob.xreplace({outcome: point})
+    for point in _interior_points(family):
+        log_prob = family.log_prob.xreplace(point)
         for node, arg in _needs_positive(log_prob):
             if arg.is_positive or npg_sym.integrals.provably_positive(arg):
                 continue
@@ -144,12 +167,22 @@ d1, d2, ..., the primed parameters NAME_): a user symbol of that name would be c
 with them."""
 
 
+def _variables(family: Family) -> tuple:
+    """The outcome symbols, then the state symbol (if any)."""
+    state = () if family.states is None else (family.states.symbol,)
+    return (*family.outcomes, *state)
+
+
 def _check_names(family: Family) -> None:
     names = [p.name for p in family.params]
-    if family.outcome.name in names:
-        raise FamilyFileError(
-            f"family {family.name!r}: the outcome and a parameter are both named "
-            f"{family.outcome.name!r} (whatever their assumptions); rename one of them")
+    seen = {name: "a parameter" for name in names}
+    state = () if family.states is None else (family.states.symbol,)
+    for v, role in [*((x, "the outcome") for x in family.outcomes), *((s, "the state") for s in state)]:
+        if v.name in seen:
+            raise FamilyFileError(
+                f"family {family.name!r}: {role} and {seen[v.name]} are both named "
+                f"{v.name!r} (whatever their assumptions); rename one of them")
+        seen[v.name] = role
     for name in names:
         if RESERVED.fullmatch(name):
             raise FamilyFileError(
@@ -167,7 +200,7 @@ def _check_symbols(family: Family) -> None:
     _check_names(family)
     if len(set(family.params)) != len(family.params):
         raise FamilyFileError(f"family {family.name!r} lists a parameter twice: {family.params}")
-    for p in (*family.params, family.outcome):
+    for p in (*family.params, *_variables(family)):
         if not isinstance(p, sp.Symbol):
             raise FamilyFileError(f"family {family.name!r}: {p!r} is not a SymPy Symbol")
         parsed = sp.sympify(p.name) if p.name.isidentifier() else None
@@ -187,17 +220,22 @@ def _check_symbols(family: Family) -> None:
                 f"family {family.name!r}: parameter {p.name!r} is an integer; natural "
                 "gradients need continuous parameters (fix it as a number instead)"
             )
-    if family.outcome in family.params:
-        raise FamilyFileError(f"family {family.name!r}: the outcome {family.outcome} is also a parameter")
-    extra = family.log_prob.free_symbols - set(family.params) - {family.outcome}
+    if set(_variables(family)) & set(family.params):
+        raise FamilyFileError(f"family {family.name!r}: the outcome {family.outcome} (or the state) "
+                              "is also a parameter")
+    extra = family.log_prob.free_symbols - set(family.params) - set(_variables(family))
     if extra:
         names = ", ".join(sorted(s.name for s in extra))
+        what = "the outcome" + ("s" if family.is_vector else "") + f" {family.outcome}"
+        what += "" if family.states is None else f" or the state {family.states.symbol}"
         raise FamilyFileError(
             f"family {family.name!r}: log_prob uses {names}, which are neither parameters nor "
-            f"the outcome {family.outcome}; make them numbers or parameters"
+            f"{what}; make them numbers or parameters"
         )
-    if not family.log_prob.has(family.outcome):
+    if not any(family.log_prob.has(x) for x in family.outcomes):
         raise FamilyFileError(f"family {family.name!r}: log_prob does not depend on the outcome {family.outcome}")
+    if family.states is not None and family.outcome_map is not None:
+        raise FamilyFileError(f"family {family.name!r}: a transformed outcome cannot have states")
 
 
 def check_family(family) -> Family:
@@ -221,7 +259,7 @@ def _reward(family: Family, namespace: dict) -> tuple[Bandit, bool]:
         raise FamilyFileError("REWARD must be a SymPy expression in the outcome")
     if reward.free_symbols & set(family.params):
         raise FamilyFileError("REWARD must not depend on the parameters (it is r(x), not r(theta, x))")
-    coefficients = sorted(reward.free_symbols - {family.outcome}, key=lambda s: s.name)
+    coefficients = sorted(reward.free_symbols - set(_variables(family)), key=lambda s: s.name)
     loose = [c.name for c in coefficients if c.is_real is not True]
     if loose:
         raise FamilyFileError(f"REWARD coefficients {', '.join(loose)} must be declared real=True")

@@ -10,7 +10,9 @@ The JSON summary (ARCHITECTURE.md pins the first six keys):
     numeric      {"max_rel_error", "kl_max_rel_error", "normalization_max_error",
                   "quadrature_error", "tolerance", "draws", "points", "detail"}
 
-and besides: ``symbols`` (each symbol's assumptions, to rebuild them exactly), ``support``,
+and besides: ``symbols`` (each symbol's assumptions, to rebuild them exactly), ``outcome``
+(a name, or a list of names for a vector outcome), ``outcomes`` (always a list),
+``states`` (null, or the state symbol with its distribution), ``support``,
 ``log_prob``, ``normalization``, ``kl``, ``taylor``, ``reward``, ``gradient``, ``step``,
 ``ok`` and ``exit_code``. A quantity that did not close is ``null``.
 """
@@ -44,12 +46,26 @@ def _strings(matrix) -> list | None:
 
 
 def _symbols(result) -> dict:
-    symbols = set(result.family.params) | {result.family.outcome, result.delta}
+    state = () if result.family.states is None else (result.family.states.symbol,)
+    symbols = set(result.family.params) | {*result.family.outcomes, *state, result.delta}
     symbols |= set(result.bandit.coefficients) | set(result.primed)
     return {
         s.name: {k: True for k in _ASSUMPTIONS if s.assumptions0.get(k) is True}
         for s in sorted(symbols, key=lambda s: s.name)
     }
+
+
+def _states(fam) -> dict | None:
+    states = fam.states
+    if states is None:
+        return None
+    out = {"symbol": states.symbol.name, "kind": states.kind}
+    if states.kind == "finite":
+        out["values"] = [sp.sstr(v) for v in states.values]
+        out["weights"] = [sp.sstr(w) for w in states.weights]
+    else:
+        out["mean"], out["variance"] = sp.sstr(states.mean), sp.sstr(states.variance)
+    return out
 
 
 def _finite(value):
@@ -89,7 +105,9 @@ def json_summary(loaded, result, twin, draws: int, exit_code: int) -> dict:
         "description": fam.description,
         "file": str(loaded.path),
         "variable": loaded.variable,
-        "outcome": fam.outcome.name,
+        "outcome": [x.name for x in fam.outcomes] if fam.is_vector else fam.outcome.name,
+        "outcomes": [x.name for x in fam.outcomes],
+        "states": _states(fam),
         "support": str(fam.support_set),
         "support_kind": fam.support_kind,
         "symbols": _symbols(result),
@@ -149,6 +167,9 @@ def markdown_report(loaded, result, twin, derivation, command: str) -> str:
         lines += ["## Numeric twin", "",
                   "JAX autodiff of $\\log\\pi_\\theta$ and double-exponential quadrature (or "
                   "exact finite sums / sums over counts to a 1e-20 tail), against the exact "
-                  "results in 30-digit arithmetic at Hypothesis-drawn parameters: "
-                  f"{twin.detail}.", ""]
+                  "results in 30-digit arithmetic at Hypothesis-drawn parameters"
+                  + (" (a vector outcome or states: coordinates that separate one block at a "
+                     "time, tensor rules for those that do not, states as weighted nodes)"
+                     if result.family.is_vector or result.family.states is not None else "")
+                  + f": {twin.detail}.", ""]
     return "\n".join(lines)

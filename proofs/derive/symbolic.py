@@ -369,6 +369,10 @@ def derive_exactly(
     d.show(r"\log \pi_\theta(x)", family.log_prob)
     d.say(f"Support: ${latex(family.support_set)}$; parameters: "
           + ", ".join(f"${latex(p)}$" for p in family.params) + ".")
+    if family.states is not None:
+        d.say(f"States: ${latex(family.states.symbol)}$ drawn from {family.states}; every "
+              "expectation is over the state and the action, so F = E_s[F(s)] and the KL is "
+              "averaged over states.")
     for name, body in checks_for(family):
         _run(result, name, check_seconds, lambda: body(result, d))
         if on_row is not None:

@@ -8,14 +8,15 @@ F = sum_i w_i pi(x_i) s(x_i) s(x_i)^T is a quadrature (double-exponential rules,
 parameter points drawn by Hypothesis inside each parameter's range (positive where
 declared). The largest relative error, max_ij |F_num - F_exact|_ij / max_ij |F_exact|_ij,
 must be <= 1e-8. The normalization (sum of w pi) and the KL at pairs of drawn points are
-checked the same way.
+checked the same way. A vector outcome or a family with states goes to ``twin_vector``
+(block by block, states as weighted nodes).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -182,12 +183,18 @@ def _moments_fn(log_density):
     return moments
 
 
+@cache
+def _values_fn(log_density):
+    """jit((theta, v[n]) -> log pi at each node), compiled once per log-density and shape."""
+    return jax.jit(jax.vmap(log_density, in_axes=(None, 0)))
+
+
 def _count_nodes(region: _Region, theta) -> tuple[np.ndarray, np.ndarray]:
     """0, 1, ..., N-1 with N doubled until the last quarter of the terms is below 1e-20."""
     n = 256
     while True:
         v = np.arange(n, dtype=np.float64)
-        lp = np.asarray(jax.vmap(region.log_density, in_axes=(None, 0))(theta, v))
+        lp = np.asarray(_values_fn(region.log_density)(theta, jnp.asarray(v)))
         tail = lp[3 * n // 4:]
         # -inf is a term that is 0 in float64; nan or +inf is not a converged tail
         if not np.any(np.isnan(tail) | (tail == np.inf)) and np.max(tail) < math.log(1e-20) \
@@ -200,7 +207,7 @@ def _count_nodes(region: _Region, theta) -> tuple[np.ndarray, np.ndarray]:
 
 def _quantiles(region: _Region, theta, v, w, probs):
     """Quantiles of pi_theta from a coarse pass over nodes v (sorted), weights w."""
-    lp = np.asarray(jax.vmap(region.log_density, in_axes=(None, 0))(theta, jnp.asarray(v)))
+    lp = np.asarray(_values_fn(region.log_density)(theta, jnp.asarray(v)))
     mass = np.where(np.isfinite(lp), np.exp(np.minimum(lp, 700.0)), 0.0) * w
     order = np.argsort(v)
     cumulative = np.cumsum(mass[order])
@@ -226,6 +233,16 @@ def _placement(region: _Region, theta, other) -> dict:
     return {}
 
 
+def region_nodes(region: _Region, theta, h, placed: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(v, w) of a region: its fixed nodes, the counts summed to a 1e-20 tail, or its rule
+    at step h placed by ``_placement``."""
+    if region.nodes:
+        return np.asarray(region.nodes), np.ones(len(region.nodes))
+    if region.rule is None:
+        return _count_nodes(region, theta)
+    return region.rule(h, **placed)
+
+
 def numeric_moments(family, theta, other, regions=None, moment_fns=None):
     """(Z, F, KL(theta || other), estimated relative quadrature error, dropped nodes)."""
     regions = regions or _regions(family)
@@ -236,12 +253,7 @@ def numeric_moments(family, theta, other, regions=None, moment_fns=None):
     def total(h):
         z, F, kl, dropped = 0.0, 0.0, 0.0, 0
         for region, fn, placed in zip(regions, moment_fns, placements):
-            if region.nodes:
-                v, w = np.asarray(region.nodes), np.ones(len(region.nodes))
-            elif region.rule is None:
-                v, w = _count_nodes(region, theta)
-            else:
-                v, w = region.rule(h, **placed)
+            v, w = region_nodes(region, theta, h, placed)
             zi, Fi, kli, di = fn(theta, other, jnp.asarray(v), jnp.asarray(w))
             z, F, kl, dropped = z + zi, F + Fi, kl + kli, dropped + int(di)
         return float(z), np.asarray(F), float(kl), dropped
@@ -305,10 +317,21 @@ def _draw_points(ranges, draws: int, check) -> None:
     run()
 
 
-def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int = 20) -> TwinResult:
-    """Compare the exact F (and KL, Z where given) with JAX autodiff + quadrature."""
+def _moments_for(family):
+    """(theta, other) -> (Z, F, KL(theta || other), error estimate, dropped nodes) by the
+    twin's rules for ``family`` (``twin_vector`` for a vector outcome or states)."""
+    if family.is_vector or family.states is not None:
+        from .twin_vector import vector_moments_fn
+
+        return vector_moments_fn(family)
     regions = _regions(family)
     fns = [_moments_fn(r.log_density) for r in regions]
+    return lambda theta, other: numeric_moments(family, theta, other, regions, fns)
+
+
+def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int = 20) -> TwinResult:
+    """Compare the exact F (and KL, Z where given) with JAX autodiff + quadrature."""
+    moments = _moments_for(family)
     exact_F = exact_evaluator(family.params, fisher)
     exact_kl = exact_evaluator((*family.params, *primed), kl) if kl is not None else None
     exact_z = exact_evaluator(family.params, normalization) if normalization is not None else None
@@ -323,7 +346,7 @@ def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int =
             crashes.append(f"at theta = {theta.tolist()}: {type(why).__name__}: {why}")
 
     def compare(theta, other):
-        z, F, kl_num, quad_error, n_dropped = numeric_moments(family, theta, other, regions, fns)
+        z, F, kl_num, quad_error, n_dropped = moments(theta, other)
         F_exact = exact_F(*theta)
         errors.append(float(np.max(np.abs(F - F_exact)) / max(np.max(np.abs(F_exact)), 1e-300)))
         if exact_kl is not None:
@@ -344,11 +367,9 @@ def numeric_twin(family, fisher, kl, primed, normalization, ranges, draws: int =
 def numeric_normalization(family, ranges, draws: int = 20) -> tuple[float, int]:
     """(max |Z - 1|, points): Z = sum w pi by the twin's rules at Hypothesis-drawn
     parameters, for a density whose exact normalization did not close (not a proof)."""
-    regions = _regions(family)
-    fns = [_moments_fn(r.log_density) for r in regions]
+    moments = _moments_for(family)
     gaps = []
-    _draw_points(ranges, draws, lambda theta, _: gaps.append(
-        abs(numeric_moments(family, theta, theta, regions, fns)[0] - 1.0)))
+    _draw_points(ranges, draws, lambda theta, _: gaps.append(abs(moments(theta, theta)[0] - 1.0)))
     return max(gaps), len(gaps)
 
 
