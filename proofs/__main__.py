@@ -103,7 +103,8 @@ def _outcomes(modules: list, figure_dir: Path, jobs: int):
         return
     # spawn, not fork: a forked JAX (imported by npg_num) can deadlock
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=worker_init)
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=worker_init,
+                               initargs=(os.getpid(),))
     try:
         futures = [pool.submit(run_named, m.__name__, figure_dir) for m in modules]
         for module, future in zip(modules, futures):

@@ -159,12 +159,23 @@ def run_named(module_name: str, figure_dir: Path | None) -> Outcome:
     return run_proof(importlib.import_module(module_name), figure_dir)
 
 
-def worker_init() -> None:
+def worker_init(parent: int) -> None:
     """In a worker process of the runner: Ctrl-C is the parent's to handle (it stops the
-    workers itself), so the workers ignore it."""
+    workers itself), so the workers ignore it; and a worker whose parent (pid ``parent``,
+    passed in because the parent may be gone before this runs) was killed with SIGKILL,
+    which it cannot catch, ends itself rather than wait forever."""
+    import os
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def format_row(outcome: Outcome) -> str:

@@ -105,3 +105,40 @@ def test_one_process_or_two_write_the_same_report(tmp_path, capsys):
 def test_jobs_must_be_positive(capsys):
     assert main(["C6", "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_workers_end_with_a_runner_killed_by_sigkill(tmp_path):
+    """SIGKILL cannot be caught, so the runner cannot stop its workers: they notice their
+    parent is gone and end themselves instead of running on (or waiting) forever."""
+    import os
+    import signal
+    import time
+
+    runner = subprocess.Popen([sys.executable, "-m", "proofs", "--jobs", "2", "--report",
+                               str(tmp_path)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+    def workers():
+        out = subprocess.run(["ps", "-o", "pid=,ppid=", "-e"], capture_output=True, text=True)
+        return [int(p) for p, pp in (ln.split() for ln in out.stdout.splitlines())
+                if int(pp) == runner.pid]
+
+    deadline = time.time() + 120
+    while len(workers()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    found = workers()
+    assert len(found) >= 2, "the runner started no workers"
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(p) for p in found):
+        time.sleep(0.2)
+    assert not [p for p in found if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
