@@ -41,9 +41,9 @@ settings.load_profile(
 # The longest test files first: make test hands whole files to two workers (pytest-xdist,
 # --dist loadfile), and a long file handed out last would run alone at the end.
 _LONGEST_FIRST = ("test_sweep.py", "test_user_data.py", "test_proofs.py",
-                  "test_derive_bounded.py", "test_video.py", "test_derive_ranges.py",
-                  "test_cli.py", "test_run_faults.py", "test_locomotion.py", "test_envs.py",
-                  "test_mdp_bounds.py", "test_derive.py", "test_derive_vector.py")
+                  "test_derive_bounded.py", "test_derive_ranges.py", "test_cli.py",
+                  "test_run_faults.py", "test_locomotion.py", "test_mdp_bounds.py", "test_derive.py",
+                  "test_derive_vector.py")
 
 
 def pytest_collection_modifyitems(items):
