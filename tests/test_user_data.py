@@ -186,6 +186,30 @@ def test_a_signal_saves_the_last_chunk_and_resume_equals_the_whole_run(
     assert_same_metrics(whole / "metrics.csv", run / "metrics.csv")
 
 
+def test_a_signal_after_the_chunks_checkpoint_check_still_saves_that_chunk(
+        whole, tmp_path, monkeypatch, float32_in_process):
+    """SIGTERM while the progress line of a chunk is drawn: after the chunk's rows were
+    written and its checkpoint judged not due. (Once seen in a full run: rows to update
+    16, checkpoint at 12.) The stop still saves that chunk."""
+    from npg_num.train.session import Session
+
+    real = Session._report
+    calls = []
+
+    def report(self, bar, metrics, k):
+        real(self, bar, metrics, k)
+        calls.append(k)
+        if len(calls) == 4:  # chunks of 4, a checkpoint every 10: 12 saved, 16 not due
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(Session, "_report", report)
+    run = tmp_path / "run"
+    assert main([*TEN, "--quiet", "--out", str(run)]) == 143
+    rows = read_metrics(run / "metrics.csv")["update"]
+    assert rows.max() == 16
+    assert _updates_done(run / CHECKPOINT_FILE) == 16
+
+
 def test_a_signal_ignored_at_start_stays_ignored():
     """``nohup npg-train ...`` (SIGHUP ignored) keeps running when the terminal closes;
     the signals it was not told to ignore still stop it cleanly."""

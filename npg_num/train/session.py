@@ -338,6 +338,9 @@ class Session:
                         self.save(state, done, elapsed)
                         saved = done
                 self._report(bar, metrics, k)
+            if done > saved:  # a stop that came after the last chunk's check: saved here
+                with stop.deferred():
+                    self.save(state, done, elapsed)
         finally:
             bar.close()
         return done
