@@ -121,7 +121,8 @@ def _sweep(spec, folder: Path, args) -> int:
     prepare(folder)
     recorded, todo, finished = _pending(folder, spec)
     keep_omp = "OMP_NUM_THREADS" in os.environ
-    ray = start_ray(args.address, args.num_cpus)
+    # a grid with every trial finished has nothing for Ray to do: no cluster is started
+    ray = start_ray(args.address, args.num_cpus) if todo or spec.search else None
     try:
         progress = Progress(folder, spec, recorded, finished, args.quiet)
         if finished and not args.quiet:
@@ -136,7 +137,8 @@ def _sweep(spec, folder: Path, args) -> int:
         finally:
             progress.close()
     finally:
-        ray.shutdown()
+        if ray is not None:
+            ray.shutdown()
     trials = read_proposals(folder)
     rows = write_results(folder, spec, trials, progress.failed)
     return _summary(folder, spec, trials, rows, progress)
