@@ -27,6 +27,7 @@ from ..errors import NPGInputError
 from .algos import ALGOS, get_algo
 from .envs import SUPPORTED_ENVS, check_env_id, env_keys, make_env
 from .host_envs import HOST_BACKENDS
+from .normalization import REWARD_NORMS
 from .options import Setting, choice, flag, number, sizes, whole
 
 __all__ = ["TrainConfig", "TUNED", "ENV_DEFAULTS", "MUJOCO_DEFAULTS", "RL_ZOO_TRPO",
@@ -119,6 +120,11 @@ class TrainConfig:
     normalize_reward: bool = _field("bool", False, "divide rewards by the running std of the "
                                     "discounted return (VecNormalize's reward scaling), then "
                                     "by reward_scale", flag)
+    reward_norm: str = _field("str", "batch", "with normalize_reward: batch (the statistics "
+                              "updated once per batch, one scale for the whole batch) or step "
+                              "(VecNormalize's rule: updated every step, each step's rewards "
+                              "scaled by the statistics of that moment, then clipped to "
+                              "[-10, 10])", choice(*REWARD_NORMS))
     checkpoint_every: int = _field("int", 10, "CLI: write a checkpoint every this many "
                                    "updates", whole(1))
     dtype: str = _field("str", "float32", "float32 or float64 for parameters and computations",

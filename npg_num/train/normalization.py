@@ -4,7 +4,12 @@
 - observations: z = clip((s - mean) / sqrt(var + 1e-8), -10, 10);
 - rewards (``normalize_reward``, as rl-baselines3-zoo's VecNormalize does for MuJoCo):
   r / sqrt(var(R) + 1e-8), where R_t = gamma R_{t-1} + r_t is each environment's running
-  discounted return (reset at episode ends) and var(R) its running variance.
+  discounted return (reset at episode ends) and var(R) its running variance. Two rules
+  (``reward_norm``): ``batch`` merges the whole batch's returns, then scales every reward
+  of the batch by that one variance; ``step`` is VecNormalize's own: at each step the
+  environments' returns are merged first and that step's rewards scaled by the variance
+  of that moment, then clipped to [-10, 10] (``clip_reward``). Both see only the rewards
+  and episode ends, so the scaling is computed after the rollout, in ``learn``.
 
 The statistics live in the training state, so checkpoints carry them; evaluation reads
 the observation statistics frozen.
@@ -18,7 +23,10 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["ObsNorm", "RewardNorm", "init_obs_norm", "init_reward_norm", "normalize",
-           "update_obs_norm", "normalize_rewards"]
+           "update_obs_norm", "normalize_rewards", "REWARD_NORMS", "REWARD_CLIP"]
+
+REWARD_NORMS = ("batch", "step")
+REWARD_CLIP = 10.0  # VecNormalize's clip_reward, in the ``step`` rule
 
 
 class ObsNorm(NamedTuple):
@@ -62,13 +70,31 @@ def init_reward_norm(num_envs: int, dtype) -> RewardNorm:
     return RewardNorm(jnp.zeros((num_envs,), dtype), init_obs_norm(1, dtype))
 
 
-def normalize_rewards(reward_norm: RewardNorm, reward_t, done_t, gamma: float):
-    """(rewards / sqrt(var(R) + 1e-8), the updated statistics) for rewards [T, E].
+def normalize_rewards(reward_norm: RewardNorm, reward_t, done_t, gamma: float,
+                      rule: str = "batch"):
+    """(scaled rewards, the updated statistics) for rewards [T, E] and episode ends [T, E].
 
-    The returns R_t of this batch are merged into the statistics first, then every reward
-    of the batch is divided by the same scale (VecNormalize scales step by step with the
-    statistics of that moment; one scale per batch keeps the batch consistent).
+    ``batch``: the returns R_t of this batch are merged into the statistics first, then
+    every reward of the batch is divided by the same scale. ``step``: VecNormalize's rule
+    (stable-baselines3 ``VecNormalize.step_wait``): for t = 1..T, R_t = gamma R_{t-1} + r_t
+    for each environment, the E returns merged into the statistics, r_t divided by the
+    scale of that moment and clipped to [-10, 10], and R_t reset where the episode ended.
     """
+    if rule not in REWARD_NORMS:
+        raise ValueError(f"reward_norm must be one of {REWARD_NORMS}, got {rule!r}")
+    if rule == "step":
+        def step(carry, xs):
+            ret, stats = carry
+            r, done = xs
+            ret = gamma * ret + r
+            stats = update_obs_norm(stats, ret[:, None])
+            scaled = jnp.clip(r / jnp.sqrt(stats.var[0] + 1e-8), -REWARD_CLIP, REWARD_CLIP)
+            return (jnp.where(done, 0.0, ret), stats), scaled
+
+        (ret_end, stats), scaled = jax.lax.scan(step, (reward_norm.returns, reward_norm.stats),
+                                                (reward_t, done_t))
+        return scaled, RewardNorm(ret_end, stats)
+
     def accumulate(ret, xs):
         r, done = xs
         ret = gamma * ret + r

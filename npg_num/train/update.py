@@ -115,7 +115,8 @@ def make_learn(config, obs_dim: int, policy_step: Callable, value: ValueNet,
         v_tp1 = values[batch:].reshape(n_steps, n_envs)
         reward, reward_norm = traj.reward, state.reward_norm
         if cfg.normalize_reward:
-            reward, reward_norm = normalize_rewards(reward_norm, reward, traj.done, cfg.gamma)
+            reward, reward_norm = normalize_rewards(reward_norm, reward, traj.done, cfg.gamma,
+                                                     cfg.reward_norm)
         adv = gae(reward * cfg.reward_scale, v_t, v_tp1, traj.terminated, traj.done,
                   gamma=cfg.gamma, lambda_=cfg.gae_lambda)
         targets = (adv + v_t).reshape(batch)
