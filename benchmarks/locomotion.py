@@ -175,6 +175,67 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+def mj_step_seconds(env_id: str, steps: int = 20_000, seed: int = 0) -> float:
+    """MuJoCo's own cost of one environment step: ``mj_step`` x the task's frame skip on
+    its model and data (from a reset state, zero control), timed alone from Python."""
+    import gymnasium as gym
+    import mujoco
+
+    env = gym.make(env_id)
+    env.reset(seed=seed)
+    sim = env.unwrapped
+    model, data, skip = sim.model, sim.data, sim.frame_skip
+    mujoco.mj_step(model, data, nstep=skip)  # warm
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        mujoco.mj_step(model, data, nstep=skip)
+        if not np.isfinite(data.qacc).all():  # never expected from a rest pose; kept honest
+            mujoco.mj_resetData(model, data)
+    secs = (time.perf_counter() - t0) / steps
+    env.close()
+    return secs
+
+
+def limit_table(env_id: str, seeds: int, updates: int, cores: int) -> str:
+    """The physical limit of the host loop on this machine, from costs measured in one
+    run: per environment step, the simulator (MuJoCo alone, and through gymnasium), the
+    policy call's share and ``learn``'s share; with everything overlapped on ``cores``
+    cores, steps/s cannot exceed cores / (their sum)."""
+    raw = raw_steps_per_second(env_id)
+    mj = mj_step_seconds(env_id)
+    train = training_steps_per_second(env_id, "gymnasium-subproc", seeds, updates)
+    ph, rate = train["phase_share"], train["steps_per_s"]
+    per_step = {k: ph.get(k, 0.0) / rate for k in ("simulator", "policy", "learn", "begin",
+                                                     "transfer")}
+    gym_s = 1.0 / raw
+    other = 1.0 / rate - sum(per_step.values())
+    learner = per_step["learn"] + per_step["begin"] + per_step["transfer"]
+    bound_gym = cores / (gym_s + per_step["policy"] + learner)
+    bound_mj = cores / (mj + per_step["policy"] + learner)
+    us = lambda x: f"{x * 1e6:,.1f}"  # noqa: E731
+    rows = [
+        f"## {env_id}: the limit on {cores} cores ({seeds} seeds, {updates} updates, same run)",
+        "",
+        "| per environment step | us |", "|---|---|",
+        f"| MuJoCo alone (mj_step x frame skip) | {us(mj)} |",
+        f"| one gymnasium step (1 / raw rate) | {us(gym_s)} |",
+        f"| the training loop's simulator phase (worker hand-off included) | "
+        f"{us(per_step['simulator'])} |",
+        f"| policy calls (its share of one call for all environments) | "
+        f"{us(per_step['policy'])} |",
+        f"| learn + set-up + transfer (an update's cost / its batch) | {us(learner)} |",
+        f"| the rest of the loop (Python between phases) | {us(other)} |",
+        "",
+        f"measured training: {rate:,.0f} steps/s = {rate / raw:.2f} x raw "
+        f"({raw:,.0f} steps/s, one gymnasium environment)",
+        f"bound, gymnasium stepping, all phases overlapped on {cores} cores: "
+        f"{bound_gym:,.0f} steps/s = {bound_gym / raw:.2f} x raw",
+        f"bound, stepping at MuJoCo's own cost (no Python per step), overlapped: "
+        f"{bound_mj:,.0f} steps/s = {bound_mj / raw:.2f} x raw",
+    ]
+    return "\n".join(rows) + "\n"
+
+
 def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
     """A run (and its results) made with another configuration than the one this benchmark
     would start now (the defaults changed since) is moved aside, not resumed or reported;
@@ -395,12 +456,22 @@ def main(argv=None) -> int:
     p.add_argument("--speed", action="store_true",
                    help="only compare the host backends' speed (short runs), then stop")
     p.add_argument("--speed-updates", type=int, default=10)
+    p.add_argument("--limit", action="store_true",
+                   help="only measure the per-step costs (MuJoCo, gymnasium, policy, learn) "
+                        "and the steps/s they bound on this machine's cores, then stop")
     p.add_argument("--sb3-worker", nargs=5, metavar=("ENV", "SEED", "STEPS", "EPISODES", "OUT"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.sb3_worker:
         env_id, seed, steps, episodes, out = args.sb3_worker
         sb3_worker(env_id, int(seed), int(steps), int(episodes), Path(out))
+        return 0
+    if args.limit:
+        for env_id in args.envs.split(","):
+            table = limit_table(env_id, args.seeds, args.speed_updates, os.cpu_count() or 1)
+            print(table, flush=True)
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / f"limit-{env_id}.md").write_text(table)
         return 0
     if args.speed:
         for env_id in args.envs.split(","):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import find, given, settings, target
+from hypothesis import Phase, find, given, settings, target
 from hypothesis import strategies as st
 
 from npg_num import mdp as N
@@ -242,8 +242,9 @@ def test_hypothesis_finds_a_violation_with_C_over_10():
 
     Derandomized, so the search is the same on every run; it took about 270 examples here.
     """
-    case = find(cases(), _violates_c_over_10,
-                settings=settings(max_examples=3000, derandomize=True, database=None))
+    case = find(cases(), _violates_c_over_10,  # any violation will do: no shrinking
+                settings=settings(max_examples=3000, derandomize=True, database=None,
+                                  phases=[Phase.generate, Phase.target]))
     t = jax.tree.map(float, bound_terms(*case))
     assert t["eta_new"] >= t["M"] - tol(t)  # the full C still holds there
 
