@@ -96,3 +96,23 @@ def finished_run(tmp_path_factory, args) -> Path:
     proc = run_module("npg_num.train.cli", [*args, "--quiet", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+def train_in_process(args, capsys) -> subprocess.CompletedProcess:
+    """``npg-train args`` in this process, as a float32 run's own process has JAX (x64
+    off; conftest turns it on), for steps whose point is not the process itself (a resume,
+    a short run): no interpreter and JAX start-up. The CompletedProcess of its exit code
+    and output."""
+    import jax
+
+    from npg_num.train.cli import main
+
+    capsys.readouterr()  # what came before is not this run's
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        code = main(list(args))
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["npg-train", *args], code, out.out, out.err)

@@ -16,7 +16,7 @@ import pytest
 from npg_num.train.cli import main
 from npg_num.train.metrics_file import COLUMNS as METRICS_COLUMNS, read_metrics
 
-from clirun import kill_9_after_rows, run_module, without_clock
+from clirun import kill_9_after_rows, run_module, train_in_process, without_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = ("seed", "update", "env_steps", "mean_return", "kl", "beta")
@@ -57,9 +57,9 @@ def test_short_run_on_four_devices_writes_everything(tmp_path):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
+def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, capsys):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    proc = _cli([*RESUME_ARGS, "--out", str(whole)])
+    proc = train_in_process([*RESUME_ARGS, "--out", str(whole)], capsys)
     assert proc.returncode == 0, proc.stderr
 
     rows_at_kill = kill_9_after_rows(RESUME_ARGS, cut, 2 * 20)  # 20 updates of 2 seeds
@@ -70,7 +70,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     with open(metrics, "a") as f:
         f.write("0,99,6336,12.5")
 
-    proc = _cli(["--resume", str(cut), "--quiet"])
+    proc = train_in_process(["--resume", str(cut), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     a, b = without_clock(whole / "metrics.csv"), without_clock(metrics)
     assert set(a) == set(b)

@@ -22,7 +22,9 @@ from npg_num.train.host_envs import (  # noqa: E402
 )
 from npg_num.train.runner import HostRunner  # noqa: E402
 
-from clirun import kill_9_after_rows, run_module, without_clock  # noqa: E402
+from clirun import (  # noqa: E402
+    kill_9_after_rows, run_module, train_in_process, without_clock,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # 2 seeds x 2 environments x 64 steps: an update is 256 environment steps
@@ -228,17 +230,17 @@ def test_hopper_cli_run_then_eval(tmp_path):
     assert _cli("npg_num.train.evaluate", [str(out), "--episodes", "2"]).stdout == ev.stdout
 
 
-def test_hopper_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
+def test_hopper_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, capsys):
     """Killed mid-run and resumed, the run's metrics equal an uninterrupted run's, row for
     row (clock aside): the checkpoint holds the simulators' states and generators."""
     args = [*HOPPER_ARGS, "--total-steps", str(128 * 40)]  # 40 updates
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    proc = _cli("npg_num.train.cli", [*args, "--out", str(whole)])
+    proc = train_in_process([*args, "--out", str(whole)], capsys)
     assert proc.returncode == 0, proc.stderr
     rows_at_kill = kill_9_after_rows(args, cut, 2 * 8)
     metrics = cut / "metrics.csv"
     assert 2 * 8 <= rows_at_kill < 2 * 40
-    proc = _cli("npg_num.train.cli", ["--resume", str(cut), "--quiet"])
+    proc = train_in_process(["--resume", str(cut), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     a, b = without_clock(whole / "metrics.csv"), without_clock(metrics)
     assert len(a["update"]) == 2 * 40

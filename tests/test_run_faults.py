@@ -31,7 +31,7 @@ from npg_num.train.rundir import (
 )
 
 from clirun import SMALL_RUN, assert_same_metrics as _assert_same_metrics, cli_env, \
-    finished_run, one_error_line as _one_error_line, run_module
+    finished_run, one_error_line as _one_error_line, run_module, train_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +86,7 @@ def test_kill_9_while_compiling_then_resume_and_the_lock(whole, tmp_path, capsys
     assert (cut / LOCK_FILE).exists()
     assert read_metrics(cut / "metrics.csv")["update"].size == 0  # the header only
 
-    proc = _cli(["--resume", str(cut), "--quiet"])
+    proc = train_in_process(["--resume", str(cut), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert "no checkpoint yet" in proc.stderr and "from update 0" in proc.stderr
     _assert_same_metrics(whole / "metrics.csv", cut / "metrics.csv")
@@ -95,12 +95,12 @@ def test_kill_9_while_compiling_then_resume_and_the_lock(whole, tmp_path, capsys
 # -- 2: damaged checkpoints --------------------------------------------------------------------
 
 
-def test_truncated_latest_checkpoint_resumes_from_the_previous_one(whole, tmp_path):
+def test_truncated_latest_checkpoint_resumes_from_the_previous_one(whole, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(whole, run)
     data = (run / CHECKPOINT_FILE).read_bytes()
     (run / CHECKPOINT_FILE).write_bytes(data[: len(data) // 2])  # a cut copy
-    proc = _cli(["--resume", str(run), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("npg-train: warning:"), proc.stderr
@@ -108,14 +108,14 @@ def test_truncated_latest_checkpoint_resumes_from_the_previous_one(whole, tmp_pa
     _assert_same_metrics(whole / "metrics.csv", run / "metrics.csv")
 
 
-def test_both_checkpoints_damaged_is_one_line_and_exit_2(whole, tmp_path):
+def test_both_checkpoints_damaged_is_one_line_and_exit_2(whole, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(whole, run)
     (run / CHECKPOINT_FILE).write_bytes(b"not a zip file")
     data = (run / PREVIOUS_CHECKPOINT_FILE).read_bytes()
     (run / PREVIOUS_CHECKPOINT_FILE).write_bytes(data[:1000])
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK_FILE}
-    proc = _cli(["--resume", str(run), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 2
     err = _one_error_line(proc.stderr)
     assert CHECKPOINT_FILE in err and PREVIOUS_CHECKPOINT_FILE in err
@@ -217,7 +217,7 @@ def test_extending_50k_to_100k_equals_a_straight_100k_run(tmp_path, capsys):
     the 50k run's, unchanged, and every metric equals the 100k run's, bit for bit."""
     args = ["--env", "CartPole-v1", "--algo", "npg", "--seeds", "2", "--quiet"]
     ext, straight = tmp_path / "ext", tmp_path / "straight"
-    proc = _cli([*args, "--total-steps", "50000", "--out", str(ext)])
+    proc = train_in_process([*args, "--total-steps", "50000", "--out", str(ext)], capsys)
     assert proc.returncode == 0, proc.stderr
     rows_50k = (ext / "metrics.csv").read_text().splitlines(keepends=True)
     config_50k = json.loads((ext / "config.json").read_text())
@@ -238,7 +238,7 @@ def test_extending_50k_to_100k_equals_a_straight_100k_run(tmp_path, capsys):
         jax.config.update("jax_enable_x64", x64)
     assert json.loads((ext / "config.json").read_text()) == config_50k  # untouched
 
-    proc = _cli(["--resume", str(ext), "--total-steps", "100000", "--quiet"])
+    proc = train_in_process(["--resume", str(ext), "--total-steps", "100000", "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert "50000 -> 100000" in proc.stderr
     rows = (ext / "metrics.csv").read_text().splitlines(keepends=True)
@@ -249,7 +249,7 @@ def test_extending_50k_to_100k_equals_a_straight_100k_run(tmp_path, capsys):
     curve = (ext / "learning_curve.png").read_bytes()
     assert curve[:8] == b"\x89PNG\r\n\x1a\n" and curve != curve_50k  # redrawn
 
-    proc = _cli([*args, "--total-steps", "100000", "--out", str(straight)])
+    proc = train_in_process([*args, "--total-steps", "100000", "--out", str(straight)], capsys)
     assert proc.returncode == 0, proc.stderr
     _assert_same_metrics(straight / "metrics.csv", ext / "metrics.csv")
 
@@ -356,7 +356,7 @@ def test_lock_without_flock_checks_the_recorded_process(tmp_path, monkeypatch):
         assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
 
 
-def test_a_run_from_an_earlier_version_resumes(whole, tmp_path):
+def test_a_run_from_an_earlier_version_resumes(whole, tmp_path, capsys):
     """A run written before ``normalize_reward``, ``host_backend`` and the ``data_ok``
     column existed: its configuration takes the new fields' defaults (its behaviour), it
     trains further, and its earlier rows get NaN in the new column."""
@@ -382,7 +382,8 @@ def test_a_run_from_an_earlier_version_resumes(whole, tmp_path):
         w = csv.DictWriter(f, old_columns, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    proc = _cli(["--resume", str(run), "--total-steps", str(6400 + 2 * 64), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--total-steps", str(6400 + 2 * 64),
+                             "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     data = read_metrics(run / "metrics.csv")
     assert len(data["update"]) == 2 * 102

@@ -15,7 +15,7 @@ from tensorboardX.proto.event_pb2 import Event  # noqa: E402
 from npg_num.train.metrics_file import read_metrics  # noqa: E402
 from npg_num.train.tensorboard_log import TAGGED_COLUMNS, events_files  # noqa: E402
 
-from clirun import kill_9_after_rows, run_module  # noqa: E402
+from clirun import kill_9_after_rows, train_in_process  # noqa: E402
 
 ARGS = ["--env", "CartPole-v1", "--algo", "trpo", "--seeds", "2", "--num-envs", "4",
         "--num-steps", "16", "--total-steps", "3200", "--checkpoint-every", "1", "--quiet"]
@@ -59,21 +59,21 @@ def assert_events_match_metrics(out: Path) -> None:
         np.testing.assert_equal(np.float32(got[key][0]), np.float32(value), err_msg=str(key))
 
 
-def test_events_equal_metrics_after_kill_9_and_resume(tmp_path):
+def test_events_equal_metrics_after_kill_9_and_resume(tmp_path, capsys):
     out = tmp_path / "run"
     rows = kill_9_after_rows(ARGS, out, 2 * 10)
     assert 2 * 10 <= rows < 2 * 50
     with open(events_files(out)[-1], "ab") as f:  # a kill in the middle of a record
         f.write(struct.pack("<Q", 200) + b"\0\0\0\0partial")
-    done = run_module("npg_num.train.cli", ["--resume", str(out), "--quiet"])
+    done = train_in_process(["--resume", str(out), "--quiet"], capsys)
     assert done.returncode == 0, done.stderr
     assert len(read_metrics(out / "metrics.csv")["seed"]) == 2 * 50
     assert_events_match_metrics(out)
 
 
-def test_no_tensorboard_writes_no_events(tmp_path):
+def test_no_tensorboard_writes_no_events(tmp_path, capsys):
     out = tmp_path / "run"
-    done = run_module("npg_num.train.cli", ARGS + ["--total-steps", "128", "--out", str(out),
-                                                   "--no-tensorboard"])
+    done = train_in_process(ARGS + ["--total-steps", "128", "--out", str(out),
+                                    "--no-tensorboard"], capsys)
     assert done.returncode == 0, done.stderr
     assert events_files(out) == []

@@ -27,7 +27,7 @@ from npg_num.train.rundir import (
 
 from clirun import (
     SMALL_RUN, assert_same_metrics, cli_env, finished_run, one_error_line, run_module,
-    signal_after_rows,
+    signal_after_rows, train_in_process,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,17 +84,18 @@ def test_a_folder_that_is_not_a_run_is_refused_untouched(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging left behind
 
 
-def test_missing_and_empty_folders_are_made_into_runs(tmp_path):
+def test_missing_and_empty_folders_are_made_into_runs(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     for out in (empty, tmp_path / "a" / "b"):
-        proc = _cli([*SMALL_RUN, "--total-steps", "128", "--quiet", "--out", str(out)])
+        proc = train_in_process([*SMALL_RUN, "--total-steps", "128", "--quiet", "--out",
+                                 str(out)], capsys)
         assert proc.returncode == 0, proc.stderr
         assert describe_out(out)[0] == "run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "empty"]
 
 
-def test_force_interrupted_while_compiling_leaves_the_old_run(whole, tmp_path):
+def test_force_interrupted_while_compiling_leaves_the_old_run(whole, tmp_path, capsys):
     """--force on a run, killed while it compiles (no checkpoint yet): the old run is
     byte for byte what it was and resumes; then --force to the end replaces it."""
     run = tmp_path / "run"
@@ -116,11 +117,12 @@ def test_force_interrupted_while_compiling_leaves_the_old_run(whole, tmp_path):
     assert _files(run) == before
     staged = [p.name for p in tmp_path.iterdir() if p.name != "run"]
     assert staged and all(n.startswith(".run.npg-new-") for n in staged)  # killed: left
-    proc = _cli(["--resume", str(run), "--quiet"])  # the old run, finished: nothing to do
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)  # finished: no work
     assert proc.returncode == 0, proc.stderr
     assert _files(run)["metrics.csv"] == before["metrics.csv"]
 
-    proc = _cli([*TEN, "--delta", "0.02", "--force", "--quiet", "--out", str(run)])
+    proc = train_in_process([*TEN, "--delta", "0.02", "--force", "--quiet", "--out", str(run)],
+                            capsys)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "config.json").read_text())["delta"] == 0.02
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # old staging cleaned up
@@ -134,7 +136,7 @@ class _Killed(BaseException):
 
 
 def test_damaged_latest_then_kill_during_the_next_save(whole, tmp_path, monkeypatch,
-                                                       float32_in_process):
+                                                       float32_in_process, capsys):
     run = tmp_path / "run"
     shutil.copytree(whole, run)
     prev = _updates_done(run / PREVIOUS_CHECKPOINT_FILE)
@@ -156,7 +158,7 @@ def test_damaged_latest_then_kill_during_the_next_save(whole, tmp_path, monkeypa
     assert (run / "checkpoint.damaged-1.npz").read_bytes() == data[: len(data) // 3]
     assert _updates_done(run / PREVIOUS_CHECKPOINT_FILE) == prev  # the good one, kept
     (run / ".checkpoint.npz.x1y2z3.tmp").write_bytes(b"a save cut short")  # as a kill leaves
-    proc = _cli(["--resume", str(run), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]  # stale temp removed
     assert _updates_done(run / CHECKPOINT_FILE) == 110
@@ -170,7 +172,7 @@ def test_damaged_latest_then_kill_during_the_next_save(whole, tmp_path, monkeypa
     (signal.SIGINT, 130, "SIGINT"),
 ])
 def test_a_signal_saves_the_last_chunk_and_resume_equals_the_whole_run(
-        whole, tmp_path, sig, code, name):
+        whole, tmp_path, sig, code, name, capsys):
     run = tmp_path / "run"
     proc = signal_after_rows([*TEN, "--quiet"], run, 2 * 14, sig)
     assert proc.returncode == code, proc.stderr
@@ -181,7 +183,7 @@ def test_a_signal_saves_the_last_chunk_and_resume_equals_the_whole_run(
     assert rows.max() < 100
     assert _updates_done(run / CHECKPOINT_FILE) == rows.max()  # saved where it stopped
     assert (run / "timing.json").is_file()
-    proc = _cli(["--resume", str(run), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert_same_metrics(whole / "metrics.csv", run / "metrics.csv")
 
@@ -253,7 +255,7 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.mark.parametrize("where", ["metrics", "checkpoint"])
-def test_a_full_disk_is_one_line_and_the_run_resumes(whole, tmp_path, where):
+def test_a_full_disk_is_one_line_and_the_run_resumes(whole, tmp_path, where, capsys):
     run = tmp_path / "run"
     patched, victim = (("npg_num.train.metrics_file.append_text", "metrics.csv")
                        if where == "metrics"
@@ -266,7 +268,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(whole, tmp_path, where):
     assert f"{run / victim}: No space left on device" in err
     assert f"free space (or fix the permissions), then npg-train --resume {run}" in err
     assert _updates_done(run / CHECKPOINT_FILE) >= 10  # the previous one, intact
-    proc = _cli(["--resume", str(run), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert_same_metrics(whole / "metrics.csv", run / "metrics.csv")
 
@@ -283,32 +285,35 @@ def _damage_row(path: Path, update: int, seed: int = 0) -> None:
     path.write_text("".join(lines))
 
 
-def test_damaged_rows_after_the_previous_checkpoint_are_computed_again(whole, tmp_path):
+def test_damaged_rows_after_the_previous_checkpoint_are_computed_again(whole, tmp_path,
+                                                                       capsys):
     run = tmp_path / "run"
     shutil.copytree(whole, run)
     _damage_row(run / "metrics.csv", 95)
     damaged = (run / "metrics.csv").read_bytes()
-    proc = _cli(["--resume", str(run), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert "again from checkpoint.prev.npz" in proc.stderr
     assert_same_metrics(whole / "metrics.csv", run / "metrics.csv")
     assert (run / "metrics.damaged-1.csv").read_bytes() == damaged  # the file as it was
 
 
-def test_rows_no_checkpoint_can_recompute_are_reported_and_the_curve_drawn(whole, tmp_path):
+def test_rows_no_checkpoint_can_recompute_are_reported_and_the_curve_drawn(whole, tmp_path,
+                                                                          capsys):
     run = tmp_path / "run"
     shutil.copytree(whole, run)
     _damage_row(run / "metrics.csv", 40, seed=1)
     (run / "config.json").write_text(json.dumps(
         {**json.loads((run / "config.json").read_text()), "total_steps": 6400 + 64 * 2}))
-    proc = _cli(["--resume", str(run), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert "no good row for seed 1: updates 40 (no checkpoint before them" in proc.stderr
     data = read_metrics(run / "metrics.csv")
     assert len(data["update"]) == 2 * 102 - 1 and data["update"].max() == 102
     assert (run / "learning_curve.png").stat().st_size > 0
     (run / "metrics.csv").unlink()  # deleted: a warning, a new file, no crash
-    proc = _cli(["--resume", str(run), "--total-steps", str(6400 + 64 * 3), "--quiet"])
+    proc = train_in_process(["--resume", str(run), "--total-steps", str(6400 + 64 * 3),
+                             "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert "metrics.csv is missing" in proc.stderr
     assert read_metrics(run / "metrics.csv")["update"].tolist() == [103, 103]
