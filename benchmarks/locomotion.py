@@ -135,13 +135,13 @@ def training_steps_per_second(env_id: str, backend: str, seeds: int, updates: in
     try:
         state = runner.fresh_state()
         state, _ = runner.run(state, 2)  # compile, start the workers
-        runner.trainer.timers.clear()
+        runner.timers.clear()
         t0 = time.perf_counter()
         state, _ = runner.run(state, updates)
         secs = time.perf_counter() - t0
     finally:
         runner.close()
-    phases = {k: v / secs for k, v in runner.trainer.timers.items()}
+    phases = {k: v / secs for k, v in runner.timers.items()}
     return {"steps_per_s": updates * config.batch_size * seeds / secs, "phase_share": phases}
 
 
