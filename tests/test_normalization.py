@@ -5,6 +5,7 @@ be VecNormalize's, step for step; the ``batch`` rule merges the batch once and u
 scale. Batches follow each other with the statistics carried, as in training.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -103,3 +104,22 @@ def test_an_unknown_rule_is_refused():
     with pytest.raises(ValueError, match="batch"):
         normalize_rewards(init_reward_norm(1, jnp.float64), jnp.zeros((2, 1)),
                           jnp.zeros((2, 1), bool), 0.99, "running")
+
+
+def test_the_trainer_scales_rewards_by_the_rule_it_is_given():
+    """Pendulum (rewards to -16 a step), same seed, the two rules: the first update's
+    value targets differ, so its value loss does; the step rule keeps VecNormalize's
+    statistics in the state (one count per step and environment) as the batch rule does."""
+    from npg_num.train import default_config, make_trainer
+
+    losses, counts = {}, {}
+    for rule in ("batch", "step"):
+        cfg = default_config("Pendulum-v1", "trpo", total_steps=2 * 64, num_envs=4,
+                             num_steps=16, normalize_reward=True, reward_norm=rule)
+        trainer = make_trainer(cfg)
+        state, m = jax.jit(trainer.chunk(2))(trainer.init(jax.random.PRNGKey(0)), 2)
+        assert np.all(np.isfinite(np.asarray(m.value_loss)))
+        losses[rule] = np.asarray(m.value_loss)
+        counts[rule] = float(state.reward_norm.stats.count)
+    assert not np.allclose(losses["batch"], losses["step"])
+    assert counts["batch"] == pytest.approx(1e-4 + 2 * 64) == counts["step"]
