@@ -101,12 +101,16 @@ def finished_run(tmp_path_factory, args) -> Path:
 def train_in_process(args, capsys) -> subprocess.CompletedProcess:
     """``npg-train args`` in this process, as a float32 run's own process has JAX (x64
     off; conftest turns it on), for steps whose point is not the process itself (a resume,
-    a short run): no interpreter and JAX start-up. The CompletedProcess of its exit code
-    and output."""
+    a short run): no interpreter and JAX start-up. The numbers equal npg-train's own only
+    with its devices (one per core, as conftest asks XLA for); with others it runs in a
+    process of its own. The CompletedProcess of its exit code and output."""
     import jax
 
     from npg_num.train.cli import main
+    from npg_num.xla_cpu import available_cores
 
+    if len(jax.devices()) != available_cores():  # not npg-train's devices: its own process
+        return run_module("npg_num.train.cli", args)
     capsys.readouterr()  # what came before is not this run's
     x64 = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", False)

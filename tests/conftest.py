@@ -14,11 +14,13 @@ for _sig in (signal.SIGINT, signal.SIGHUP):
     if signal.getsignal(_sig) == signal.SIG_IGN:
         signal.signal(_sig, signal.default_int_handler if _sig == signal.SIGINT else signal.SIG_DFL)
 
-# docs/platform.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without this
-# flag; it must be set before JAX computes anything.
-from npg_num.xla_cpu import add_hang_guard  # noqa: E402
+# docs/platform.md: vmapped jitted loops can deadlock in XLA's CPU thread pool without the
+# hang guard; and npg-train shows XLA one CPU device per core. Both set here, before JAX
+# computes anything, as npg-train sets them: a run a test makes in this process
+# (clirun.train_in_process) then has the devices, and so the numbers, of npg-train's own.
+from npg_num.xla_cpu import configure  # noqa: E402
 
-add_hang_guard()
+configure()
 # npg-train's persistent compilation cache: one per test session, not the user's
 if "NPG_COMPILE_CACHE" not in os.environ:
     import tempfile
