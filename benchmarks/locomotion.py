@@ -442,6 +442,17 @@ def markdown(results: dict, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short_tables(args, prefix: str, table_of) -> int:
+    """``--speed`` and ``--limit``: one table per task, printed and written to
+    ``OUT/PREFIX-ENV.md``."""
+    for env_id in args.envs.split(","):
+        table = table_of(env_id)
+        print(table, flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{prefix}-{env_id}.md").write_text(table)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--envs", default="Hopper-v5,HalfCheetah-v5")
@@ -467,19 +478,12 @@ def main(argv=None) -> int:
         sb3_worker(env_id, int(seed), int(steps), int(episodes), Path(out))
         return 0
     if args.limit:
-        for env_id in args.envs.split(","):
-            table = limit_table(env_id, args.seeds, args.speed_updates, os.cpu_count() or 1)
-            print(table, flush=True)
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / f"limit-{env_id}.md").write_text(table)
-        return 0
+        cores = os.cpu_count() or 1
+        return _short_tables(args, "limit", lambda env_id: limit_table(
+            env_id, args.seeds, args.speed_updates, cores))
     if args.speed:
-        for env_id in args.envs.split(","):
-            table = speed_table(env_id, args.seeds, args.speed_updates)
-            print(table, flush=True)
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / f"speed-{env_id}.md").write_text(table)
-        return 0
+        return _short_tables(args, "speed", lambda env_id: speed_table(
+            env_id, args.seeds, args.speed_updates))
     tag = f"{args.algo}-{args.seeds}x{args.steps}-{args.backend}"
     results = {}
     for env_id in args.envs.split(","):
