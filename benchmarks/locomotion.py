@@ -136,12 +136,14 @@ def training_steps_per_second(env_id: str, backend: str, seeds: int, updates: in
         state = runner.fresh_state()
         state, _ = runner.run(state, 2)  # compile, start the workers
         runner.timers.clear()
+        runner.per_update.clear()
         t0 = time.perf_counter()
         state, _ = runner.run(state, updates)
         secs = time.perf_counter() - t0
     finally:
         runner.close()
     phases = {k: v / secs for k, v in runner.timers.items()}
+    phases["waiting"] = sum(runner.per_update["waiting"]) / secs
     return {"steps_per_s": updates * config.batch_size * seeds / secs, "phase_share": phases}
 
 
@@ -151,27 +153,31 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
     raw1 = raw_steps_per_second(env_id)
     rows = [f"## {env_id}: host backends, {seeds} seeds x 2 environments, same run", "",
             f"raw single-environment gymnasium (gymnasium.make): {raw1:,.0f} steps/s", "",
+            "shares of the training time per phase (timing.json's per_update_s): waiting is "
+            "the rest of each update (the hand-offs, transfers and the loop's Python); the "
+            "phases run one after the other, so an update's critical path is their sum", "",
             "| backend | raw stepping of the environments, steps/s | x single env "
-            "| training, steps/s (all seeds) | x single env | simulator | policy | learn |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| training, steps/s (all seeds) | x single env | simulator | policy | learn "
+            "| waiting |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for backend in ("gymnasium", "gymnasium-sync", "gymnasium-async", "gymnasium-subproc",
                     "envpool"):
         try:
             raw = backend_steps_per_second(env_id, backend, n_envs)
         except Exception as err:  # noqa: BLE001 - a missing optional backend is a row
-            rows.append(f"| {backend} | not available: {err} | | | | | | |")
+            rows.append(f"| {backend} | not available: {err} | | | | | | | |")
             continue
         if backend in ("gymnasium-sync", "gymnasium-async"):  # not npg-train backends
             rows.append(f"| {backend} (gymnasium.vector) | {raw:,.0f} | {raw / raw1:.2f} "
-                        f"| | | | | |")
+                        f"| | | | | | |")
             continue
         train = training_steps_per_second(env_id, backend, seeds, updates)
         ph = train["phase_share"]
-        learn = ph.get("learn", 0) + ph.get("learn_first", 0) + ph.get("transfer", 0)
+        learn = ph.get("learn", 0) + ph.get("learn_first", 0)
         rows.append(f"| {backend} | {raw:,.0f} | {raw / raw1:.2f} | "
                     f"{train['steps_per_s']:,.0f} | {train['steps_per_s'] / raw1:.2f} | "
                     f"{ph.get('simulator', 0):.0%} | {ph.get('policy', 0):.0%} | "
-                    f"{learn:.0%} |")
+                    f"{learn:.0%} | {ph['waiting']:.0%} |")
     return "\n".join(rows) + "\n"
 
 

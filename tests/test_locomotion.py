@@ -219,6 +219,14 @@ def test_hopper_cli_run_then_eval(tmp_path):
     assert {"seed", "update", "env_steps", "mean_return", "kl", "beta"} <= set(data)
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "config.json").read_text())["env"] == "Hopper-v5"
+    # where each update's time went: its phases, one value per update, adding up to its wall
+    timing = json.loads((out / "timing.json").read_text())
+    per = timing["per_update_s"]
+    assert set(per) == {"simulator", "policy", "learn", "waiting", "wall"}
+    assert all(len(v) == 5 for v in per.values())
+    parts = sum(np.asarray(per[k]) for k in ("simulator", "policy", "learn", "waiting"))
+    np.testing.assert_allclose(parts, per["wall"], atol=1e-4)
+    assert min(per["simulator"]) > 0 and min(per["learn"]) > 0
     ev = _cli("npg_num.train.evaluate", [str(out), "--episodes", "2"])
     assert ev.returncode == 0, ev.stderr
     last = ev.stdout.strip().splitlines()[-1]

@@ -65,6 +65,7 @@ class DeviceRunner:
             compiler_options=opts,
         )
         self.timers: dict = {}
+        self.per_update: dict = {}  # one jitted chunk: no phases of its own to time
 
     def fresh_state(self):
         return self.init_fn(self.keys)
@@ -101,7 +102,11 @@ class HostRunner:
     one device. ``timers`` accumulates seconds: ``simulator`` and ``policy`` (the
     rollout), ``begin`` (the next key and the noise, to the policy's device),
     ``transfer`` (the batch to the learners' devices), ``learn_first`` (the first
-    update's learn, compile included) and ``learn`` (the others).
+    update's learn, compile included) and ``learn`` (the others). ``per_update`` keeps
+    each update's own seconds: ``simulator``, ``policy``, ``learn``, ``waiting`` (the rest
+    of the update: the next key and noise, the hand-offs to the workers, the transfers,
+    the loop's Python, where none of the three works) and ``wall``. The phases run one
+    after the other, so the critical path of an update is all of them: ``wall``.
 
     ``envs``: the simulators to use (default: started on first use from the config,
     environment i of seed s from the reset seed 10_000 * s + i); ``sharding``: the seeds'
@@ -142,6 +147,7 @@ class HostRunner:
         self.resumes_exactly = (envs.can_snapshot if envs is not None
                                 else can_snapshot(cfg.host_backend, self.spec))
         self.timers: dict = {}
+        self.per_update: dict = {}  # phase -> [seconds of each update this process ran]
 
     @property
     def envs(self):
@@ -180,6 +186,7 @@ class HostRunner:
         from .state import Episodes
 
         timers, clock = self.timers, time.perf_counter
+        sim0, pol0 = timers.get("simulator", 0.0), timers.get("policy", 0.0)
         t0 = clock()
         key, noise, perm_bits = self._begin(state.key)
         put = lambda x: jax.device_put(x, self._device)  # noqa: E731
@@ -203,6 +210,11 @@ class HostRunner:
         learn = "learn" if "learn_first" in timers else "learn_first"
         for name, secs in (("begin", t1 - t0), ("transfer", t3 - t2), (learn, t4 - t3)):
             timers[name] = timers.get(name, 0.0) + secs
+        sim, pol = timers["simulator"] - sim0, timers["policy"] - pol0
+        row = {"simulator": sim, "policy": pol, "learn": t4 - t3,
+               "waiting": (t4 - t0) - sim - pol - (t4 - t3), "wall": t4 - t0}
+        for name, secs in row.items():
+            self.per_update.setdefault(name, []).append(secs)
         return state, metrics
 
     def run(self, state: TrainState, n: int, should_stop: Callable = _never):

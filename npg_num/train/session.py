@@ -357,11 +357,19 @@ class Session:
     def timing(self) -> dict:
         """Where this process's time went (timing.json): compiling (before training), the
         updates it ran, their seconds, the first chunk's, and, for host rollouts, the
-        simulators, the policy calls, the transfers and ``learn``."""
+        simulators, the policy calls, the transfers and ``learn``, in total and per
+        update (``per_update_s``: simulator, policy, learn, waiting and wall, one value per
+        update; ``per_update_mean_s``; the critical path of an update)."""
         clock = dict(self.clock)
         clock["compile_s"] = self.compile_s  # before training: not in time_s
         clock["phases_s"] = {k: round(v, 3) for k, v in self.runner.timers.items()}
         clock["env_steps_per_seed"] = clock.get("updates", 0) * self.config.batch_size
+        per_update = getattr(self.runner, "per_update", {})
+        if per_update.get("wall"):  # host loops: each update's phases, in order
+            clock["per_update_s"] = {k: [round(x, 5) for x in v] for k, v in per_update.items()}
+            clock["per_update_mean_s"] = {k: round(float(np.mean(v)), 5)
+                                          for k, v in per_update.items()}
+            clock["critical_path"] = "serial: simulator + policy + learn + waiting = wall"
         return clock
 
     def write_timing(self) -> None:
