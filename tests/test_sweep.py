@@ -1,6 +1,7 @@
-"""npg-sweep (issue 25): a grid through Ray equals npg-train run by hand; a driver killed
-with SIGKILL resumes to the same results; a cluster reached with --address; the sweep
-file's errors are one line; a sweep folder holds only npg-sweep's files.
+"""npg-sweep (issue 25): a grid through Ray (on a cluster reached with --address) equals
+npg-train run by hand; a driver killed with SIGKILL resumes to the same results (on the
+local Ray it starts itself); the sweep file's errors are one line; a sweep folder holds
+only npg-sweep's files.
 
 The sweeps are small (a few updates of tiny batches): what is checked is the plumbing
 and the equality of numbers, not learning.
@@ -21,7 +22,8 @@ import pytest
 pytest.importorskip("ray", reason="npg-sweep needs the sweep extra (pip install 'npg[sweep]')")
 pytest.importorskip("optuna", reason="npg-sweep needs the sweep extra")
 
-from clirun import ROOT, assert_same_metrics, cli_env, one_error_line, run_module  # noqa: E402
+from clirun import (ROOT, assert_same_metrics, cli_env, one_error_line, run_module,  # noqa: E402
+                    train_in_process)
 
 from npg_num.train.sweep.results import CLOCK_COLUMNS  # noqa: E402
 from npg_num.train.sweep.spec import grid_trials, load_spec  # noqa: E402
@@ -82,15 +84,24 @@ def grid_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def whole_sweep(tmp_path_factory, grid_file) -> Path:
-    """The grid swept without interruption on a local Ray (2 CPUs)."""
+    """The grid swept without interruption on a Ray cluster of 2 CPUs that the driver
+    reaches with ``--address`` (started here, and stopped once the sweep is done, before
+    the tests that start a local Ray of their own)."""
+    import ray
+
     out = tmp_path_factory.mktemp("sweep") / "grid"
-    proc = _sweep([str(grid_file), "--out", str(out), "--quiet"])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        address = ray.get_runtime_context().gcs_address
+        proc = _sweep([str(grid_file), "--out", str(out), "--address", address, "--quiet"])
+    finally:
+        ray.shutdown()
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
 
 def test_grid_runs_on_ray_in_parallel_and_equals_npg_train(whole_sweep, grid_file,
-                                                         tmp_path):
+                                                         tmp_path, capsys):
     spec, _ = load_spec(grid_file)
     trials = grid_trials(spec)
     rows = _results(whole_sweep)
@@ -101,7 +112,7 @@ def test_grid_runs_on_ray_in_parallel_and_equals_npg_train(whole_sweep, grid_fil
     assert _overlap(whole_sweep) > 5.0
     for trial in trials[:1] + trials[-1:]:  # one per environment, by hand
         out = tmp_path / trial.name
-        proc = run_module("npg_num.train.cli", [*trial.args, "--quiet", "--out", str(out)])
+        proc = train_in_process([*trial.args, "--quiet", "--out", str(out)], capsys)
         assert proc.returncode == 0, proc.stderr
         assert_same_metrics(out / "metrics.csv",
                             whole_sweep / "trials" / trial.name / "metrics.csv")
@@ -155,24 +166,6 @@ def test_resume_reruns_no_finished_trial(whole_sweep):
     proc = _sweep(["--resume", str(whole_sweep), "--quiet"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in whole_sweep.glob("trials/*/*")} == mtimes
-
-
-def test_two_trials_on_a_cluster_given_by_address(tmp_path):
-    import ray
-
-    spec = tmp_path / "two.toml"
-    spec.write_text(GRID.replace('"CartPole-v1", "Pendulum-v1"', '"CartPole-v1"')
-                    .replace("[0.005, 0.02]", "[0.01, 0.02]"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        address = ray.get_runtime_context().gcs_address
-        proc = _sweep([str(spec), "--out", str(tmp_path / "s"), "--address", address,
-                       "--quiet"])
-    finally:
-        ray.shutdown()
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = _results(tmp_path / "s")
-    assert len(rows) == 2 * 2 and {r["status"] for r in rows} == {"finished"}
 
 
 @pytest.mark.parametrize("text, words", [

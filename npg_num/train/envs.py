@@ -111,9 +111,54 @@ class EnvSpec(NamedTuple):
         return ENV_BACKENDS[self.backend].on_host
 
 
+# modules gymnax imports at the top of its environments but uses only to draw them
+# (Pong's colours, the Visualizer's figures): seaborn alone takes 2-3 s to import (scipy,
+# pandas), more than the rest of gymnax
+_DRAWING_MODULES = ("seaborn", "matplotlib.pyplot")
+
+
+class _ImportedOnFirstUse:
+    """A module's stand-in for ``import_gymnax``: the real module is imported when an
+    attribute is first asked for, and answers from then on."""
+
+    __spec__ = None  # what the import system checks of a module it finds in sys.modules
+
+    def __init__(self, name: str):
+        self.__name__ = name
+
+    def __getattr__(self, attr):
+        import importlib
+
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(vars(real))
+        return getattr(real, attr)
+
+
+def import_gymnax(module: str = "gymnax"):
+    """``import gymnax`` (or one of its modules, returned), with the drawing modules
+    (``_DRAWING_MODULES``) imported only when gymnax first draws. The stand-ins are in
+    ``sys.modules`` only while gymnax's modules import them, so any other
+    ``import seaborn`` gets the real module."""
+    import importlib
+    import importlib.util
+    import sys
+
+    stand_ins = {}
+    try:
+        for name in _DRAWING_MODULES:
+            if name not in sys.modules and importlib.util.find_spec(name) is not None:
+                stand_ins[name] = sys.modules[name] = _ImportedOnFirstUse(name)
+        return importlib.import_module(module)
+    finally:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+
+
 @functools.lru_cache(maxsize=None)
 def _gymnax_ids() -> tuple:
     try:
+        import_gymnax()
         from gymnax.registration import registered_envs
     except ImportError:
         return ()
@@ -297,9 +342,7 @@ def _gymnax_env(env_id: str):
 
     if env_id not in _GYMNAX_CLASSES or (
             "gymnax" in sys.modules and hasattr(sys.modules["gymnax"], "make")):
-        import gymnax  # MinAtar, bsuite, misc; or already imported in full
-
-        return gymnax.make(env_id)
+        return import_gymnax().make(env_id)  # MinAtar, bsuite, misc; or imported in full
     module_name, class_name = _GYMNAX_CLASSES[env_id]
     spec = importlib.util.find_spec("gymnax")
     if spec is None or not spec.submodule_search_locations:

@@ -226,30 +226,37 @@ def _record_gymnax(config, spec, state, eval_seed, writer, reset_seed, seeds):
     policy = mlp_policy_spec(spec.obs_dim, spec.action_dim, hidden=config.hidden,
                              head=spec.head, dtype=jnp.dtype(config.dtype))
 
+    # two compiled programs (an episode's start, one step with its action), so that
+    # nothing is compiled op by op in the loop below
     @jax.jit
-    def act(theta, obs_norm, obs):
-        out = policy.apply(theta, normalize(obs_norm, obs.astype(theta.dtype),
+    def start(key):
+        k_reset, k_steps = jax.random.split(key)
+        obs, env_state = env.reset_env(k_reset, params)
+        return obs, env_state, jax.random.split(k_steps, spec.max_episode_steps)
+
+    @jax.jit
+    def step(key, env_state, theta, obs_norm, obs):
+        out = policy.apply(theta, normalize(obs_norm, obs.reshape(-1).astype(theta.dtype),
                                             config.normalize_obs))
         action = policy.head.mode(out)
-        return action if spec.discrete else jnp.clip(action, spec.action_low,
-                                                     spec.action_high)
+        if not spec.discrete:
+            action = jnp.clip(action, spec.action_low, spec.action_high)
+        obs, env_state, r, term, _ = env.step_env(key, env_state, action, params)
+        return obs, env_state, r, term | env.is_truncated(env_state, params)
 
-    step = jax.jit(lambda k, s, a: env.step_env(k, s, a, params))
+    thetas, obs_norms = jax.device_get((state.theta, state.obs_norm))  # [seeds, ...]
     episodes = []
     for i in range(min(seeds, config.seeds)):
-        theta = jax.tree_util.tree_map(lambda x: x[i], state.theta)
-        obs_norm = jax.tree_util.tree_map(lambda x: x[i], state.obs_norm)
-        k_reset, k_steps = jax.random.split(jax.random.PRNGKey(reset_seed(eval_seed, i, 0)))
-        obs, env_state = env.reset_env(k_reset, params)
-        keys = jax.random.split(k_steps, spec.max_episode_steps)
+        theta = jax.tree_util.tree_map(lambda x: x[i], thetas)
+        obs_norm = jax.tree_util.tree_map(lambda x: x[i], obs_norms)
+        obs, env_state, keys = start(jax.random.PRNGKey(reset_seed(eval_seed, i, 0)))
         states, returns, ret = [env_state], [0.0], 0.0
         for k in keys:
-            obs, env_state, r, term, _ = step(k, env_state, act(theta, obs_norm,
-                                                                obs.reshape(-1)))
+            obs, env_state, r, ended = step(k, env_state, theta, obs_norm, obs)
             ret += float(r)
             states.append(env_state)
             returns.append(ret)
-            if bool(term) or bool(env.is_truncated(env_state, params)):
+            if bool(ended):
                 break
         episodes.append((config.seed + i, ret, len(states) - 1))
         _draw_gymnax(env, params, states, returns, writer, spec.env_id)
@@ -259,15 +266,18 @@ def _record_gymnax(config, spec, state, eval_seed, writer, reset_seed, seeds):
 def _draw_gymnax(env, params, states, returns, writer, env_id: str) -> None:
     """Classic control through gymnasium's own drawing of the same state (fast); the rest
     through gymnax's matplotlib Visualizer (a figure per frame)."""
-    try:
-        from gymnax.visualize import vis_gym
+    from .envs import import_gymnax
+
+    try:  # the drawing modules are imported where they are used
+        vis_gym = import_gymnax("gymnax.visualize.vis_gym")
     except ImportError:  # a gymnax without gymnasium adapters: the Visualizer draws all
         vis_gym = None
     if vis_gym is not None and env_id in getattr(vis_gym, "SUPPORTED_GYM_ENVS", ()):
         _draw_with_gymnasium(vis_gym, params, states, writer, env_id)
         return
     import matplotlib.pyplot as plt
-    from gymnax.visualize import Visualizer
+
+    Visualizer = import_gymnax("gymnax.visualize").Visualizer
 
     vis = Visualizer(env, params, states, returns)
     try:
