@@ -183,6 +183,7 @@ def test_a_signal_saves_the_last_chunk_and_resume_equals_the_whole_run(
     assert rows.max() < 100
     assert _updates_done(run / CHECKPOINT_FILE) == rows.max()  # saved where it stopped
     assert (run / "timing.json").is_file()
+    assert (run / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"  # the curve so far
     proc = train_in_process(["--resume", str(run), "--quiet"], capsys)
     assert proc.returncode == 0, proc.stderr
     assert_same_metrics(whole / "metrics.csv", run / "metrics.csv")

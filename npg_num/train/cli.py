@@ -236,6 +236,7 @@ def _start(session, mode: str):
 def _train(session, mode: str, quiet: bool) -> int:
     """Compile and train ``session``; the exit code."""
     from .host_envs import HostEnvError
+    from .session import RunWriteError
 
     config, stop = session.config, session.stop
     state, done, elapsed = _start(session, mode)
@@ -267,6 +268,13 @@ def _train(session, mode: str, quiet: bool) -> int:
         where = (f"checkpoint saved at update {done} of {config.num_updates}"
                  if done else "nothing to save yet")
         say(PROG, f"stopped by {name}; {where}; continue with: {PROG} --resume {final}")
+        if done:  # the curve so far (the resumed run draws the whole one at its end)
+            try:
+                session.draw_curve()
+            except RunWriteError as err:  # the stop itself went well: its exit code stands
+                say(PROG, f"note: no learning curve: {err}")
+            except KeyboardInterrupt:  # a second signal: no curve, at once
+                pass
         return stop.exit_code
     session.finish()
     return 0

@@ -377,8 +377,10 @@ class Session:
             with self.writing(TIMING_FILE) as path:
                 atomic_write_text(path, json.dumps(self.timing(), indent=2) + "\n")
 
-    def finish(self) -> None:
-        """The learning curve (from what ``metrics.csv`` holds) and the summary lines."""
+    def draw_curve(self) -> tuple:
+        """The learning curve from what ``metrics.csv`` holds (all of it, or, for a run
+        that was stopped, the updates so far); returns (returns [seeds, updates], the
+        environment's solved threshold or None)."""
         from .envs import PUBLISHED, solved_at
         from .plotting import plot_learning_curve
 
@@ -392,6 +394,12 @@ class Session:
             plot_learning_curve(steps, returns, path, threshold=threshold,
                                 references=references,
                                 title=f"{cfg.algo} on {cfg.env} ({len(self.seeds)} seeds)")
+        return returns, threshold
+
+    def finish(self) -> None:
+        """The learning curve (from what ``metrics.csv`` holds) and the summary lines."""
+        cfg, out = self.config, self.out
+        returns, threshold = self.draw_curve()
         final = returns[:, -1] if returns.shape[1] else np.full(len(self.seeds), np.nan)
         verdict = ""
         if threshold is not None and np.isfinite(final).all():
