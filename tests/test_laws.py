@@ -4,6 +4,8 @@ In the symforce habit, one class states the laws and every registered family run
 it; the network laws use small MLP policies with both heads.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,7 +87,7 @@ def test_exact_step_beats_every_constraint_direction_symbolically():
 # ---------------------------------------------------------------- network laws
 
 def _mlp(head: str, seed: int, n_states: int = 32, obs_dim: int = 4, action_dim: int = 3,
-         hidden=(8, 8)):
+         hidden=(8, 8), with_obs: bool = False):
     key = jax.random.PRNGKey(seed)
     k_pol, k_obs, k_out = jax.random.split(key, 3)
     policy, theta = npg_num.mlp_policy(k_pol, obs_dim, action_dim, hidden=hidden, head=head,
@@ -93,7 +95,23 @@ def _mlp(head: str, seed: int, n_states: int = 32, obs_dim: int = 4, action_dim:
     # A larger output layer than the init's 0.01 gain, so that the policy is not uniform.
     theta = theta + 0.3 * jax.random.normal(k_out, theta.shape, theta.dtype)
     obs = jax.random.normal(k_obs, (n_states, obs_dim), jnp.float64)
-    return policy, theta, (lambda t: policy.apply(t, obs))
+    policy_fn = lambda t: policy.apply(t, obs)  # noqa: E731
+    return (policy, theta, policy_fn, obs) if with_obs else (policy, theta, policy_fn)
+
+
+@functools.lru_cache(maxsize=None)
+def _fvp_and_dense(head: str, route: str):
+    """jit of (theta, obs, v) -> (exact Fisher, the route's FVP densified, the FVP of v)
+    for ``_mlp``'s network: compiled once, whatever the example's numbers."""
+    policy, _, _ = _mlp(head, 0, action_dim=3 if head == "categorical" else 2)
+
+    def run(theta, obs, v):
+        policy_fn = lambda t: policy.apply(t, obs)  # noqa: E731
+        matvec = npg_num.make_fvp(policy_fn, policy.head, theta, route=route)
+        return (npg_num.policy_fisher(policy_fn, policy.head, theta),
+                npg_num.densify(matvec, theta.size, theta.dtype), matvec(v))
+
+    return jax.jit(run)
 
 
 @pytest.mark.parametrize("head", ["categorical", "diag_gaussian"])
@@ -102,13 +120,12 @@ def _mlp(head: str, seed: int, n_states: int = 32, obs_dim: int = 4, action_dim:
 @given(seed=st.integers(0, 2**16))
 def test_fvp_routes_equal_dense_fisher_times_v(head, route, seed):
     """Densify each FVP route by basis vectors; compare with the exact Fisher (kfac-jax habit)."""
-    policy, theta, policy_fn = _mlp(head, seed, action_dim=3 if head == "categorical" else 2)
-    dense = np.asarray(npg_num.policy_fisher(policy_fn, policy.head, theta))
-    matvec = jax.jit(npg_num.make_fvp(policy_fn, policy.head, theta, route=route))
-    densified = np.asarray(npg_num.densify(matvec, theta.size, theta.dtype))
+    _, theta, _, obs = _mlp(head, seed, action_dim=3 if head == "categorical" else 2,
+                            with_obs=True)
+    v = jax.random.normal(jax.random.PRNGKey(seed + 1), theta.shape, theta.dtype)
+    dense, densified, fv = map(np.asarray, _fvp_and_dense(head, route)(theta, obs, v))
     np.testing.assert_allclose(densified, dense, rtol=1e-9, atol=1e-12)
-    v = np.asarray(jax.random.normal(jax.random.PRNGKey(seed + 1), theta.shape, theta.dtype))
-    np.testing.assert_allclose(np.asarray(matvec(v)), dense @ v, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fv, dense @ np.asarray(v), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("head", ["categorical", "diag_gaussian"])

@@ -251,6 +251,9 @@ def _not_an_option(name: str, algo: str) -> str:
 # 25 iterations with damping 0.1, the Fisher on the whole batch, 20 critic epochs of
 # minibatches of 128 at Adam lr 1e-3, target KL 0.01, observations and rewards normalized
 # as VecNormalize does), with what docs/training.md ("Locomotion") says was changed and why.
+# sb3-contrib's KL is a mean over action dimensions, so its target KL 0.01 and damping 0.1
+# are delta 0.01 A and damping 0.1 A here (A action dimensions); rl-zoo's numbers are taken
+# as they are (a smaller, less damped step): every result in docs/training.md used them.
 MUJOCO_DEFAULTS: dict[str, Any] = dict(
     total_steps=1_000_000, num_envs=2, num_steps=1024, gamma=0.99, gae_lambda=0.95,
     cg_iters=25, damping=0.1, fisher_subsample=1, value_epochs=20, value_minibatches=16,
