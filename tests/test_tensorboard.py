@@ -77,3 +77,22 @@ def test_no_tensorboard_writes_no_events(tmp_path, capsys):
                                     "--no-tensorboard"], capsys)
     assert done.returncode == 0, done.stderr
     assert events_files(out) == []
+
+
+def test_tensorboardx_is_loaded_without_pytorch(tmp_path):
+    """tensorboardX's writer imports PyTorch where it is installed (1.5-2 s of every run)
+    for writers npg does not use: with a torch on the path that ends the process when
+    imported, the events writer still loads, and no torch module is left behind."""
+    import subprocess
+    import sys
+
+    from clirun import ROOT, cli_env
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise SystemExit('torch was imported')\n")
+    code = ("import sys; from npg_num.train.tensorboard_log import _tensorboardx; "
+            "_tensorboardx(); print('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, env=cli_env({"PYTHONPATH": f"{tmp_path}:{ROOT}"}))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -134,7 +134,7 @@ class Session:
     def __init__(self, config, rundir, *, quiet: bool, stop: StopSignals,
                  tensorboard: bool = True):
         from .runner import make_runner
-        from .tensorboard_log import TensorBoardLog
+        from .tensorboard_log import TensorBoardLog, _tensorboardx
 
         self.config, self.rundir, self.quiet, self.stop = config, rundir, quiet, stop
         self.num_updates = config.num_updates
@@ -149,7 +149,7 @@ class Session:
         self.tensorboard = None
         if tensorboard:
             try:
-                import tensorboardX  # noqa: F401
+                _tensorboardx()  # tensorboardX is there (without PyTorch)
                 self.tensorboard = TensorBoardLog(rundir.path, self.seeds)
             except ImportError:
                 say(PROG, "note: tensorboardX is not installed, so no TensorBoard events (pip "

@@ -29,6 +29,26 @@ EVENTS_PREFIX = "events.out.tfevents."
 TAGGED_COLUMNS = tuple(c for c in Metrics._fields if c not in ("update", "env_steps"))
 
 
+def _tensorboardx() -> tuple:
+    """tensorboardX's ``Event``, ``RecordWriter`` and ``scalar``. Importing tensorboardX
+    imports PyTorch where it is installed (its writer checks for torch tensors: 1.5-2 s
+    here), for writers this module does not use; so ``import torch`` fails while
+    tensorboardX loads, unless this process has imported torch already."""
+    import sys
+
+    keep_out = "torch" not in sys.modules
+    if keep_out:
+        sys.modules["torch"] = None  # the import system's way to make an import fail
+    try:
+        from tensorboardX.proto.event_pb2 import Event
+        from tensorboardX.record_writer import RecordWriter
+        from tensorboardX.summary import scalar
+    finally:
+        if keep_out and "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+    return Event, RecordWriter, scalar
+
+
 def events_files(out: Path) -> list:
     return sorted(p for p in Path(out).iterdir()
                   if p.name.startswith(EVENTS_PREFIX) and p.is_file())
@@ -42,8 +62,7 @@ class TensorBoardLog:
         self._writer = None
 
     def _open(self):
-        from tensorboardX.proto.event_pb2 import Event
-        from tensorboardX.record_writer import RecordWriter
+        Event, RecordWriter, _ = _tensorboardx()
 
         if self._writer is None:
             name = f"{EVENTS_PREFIX}{int(time.time())}.{socket.gethostname()}.npg"
@@ -54,9 +73,7 @@ class TensorBoardLog:
 
     def _write(self, columns: dict, n_rows: int) -> None:
         """Rows given as column -> array [n_rows] (``seed`` and ``env_steps`` among them)."""
-        from tensorboardX.proto.event_pb2 import Event
-        from tensorboardX.summary import scalar
-
+        Event, _, scalar = _tensorboardx()
         writer, now = self._open(), time.time()
         for i in range(n_rows):
             seed, step = int(columns["seed"][i]), int(columns["env_steps"][i])
