@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .devices import compiler_options
 from .normalization import normalize
 from .state import Episodes, Transition
 
@@ -66,7 +67,9 @@ def make_act(config, policy) -> Callable:
     def act(theta, obs_norm, obs, noise, t):
         return batched(theta, obs_norm, obs.astype(theta.dtype), noise[:, t])
 
-    return jax.jit(act)
+    # the options of every other training program (-O1 on CPU): the numbers of a run do
+    # not depend on XLA_FLAGS' default optimization level
+    return jax.jit(act, compiler_options=compiler_options())
 
 
 def host_rollout(envs, act: Callable, theta, obs_norm, noise, obs: np.ndarray,
