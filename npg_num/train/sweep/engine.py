@@ -35,6 +35,12 @@ def start_ray(address, num_cpus):
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's tables: we draw our own
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Ray starts its workers 15 nicer than itself (its worker_niceness), and a trial's
+    # npg-train inherits that: the trials, the whole work of a sweep, would yield the cores
+    # to anything else on the machine, and a sweep beside other busy work would crawl.
+    # They run at the priority npg-sweep was started with (`nice npg-sweep` still lowers
+    # it). A cluster given by --address keeps its own setting (docs/sweeps.md).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     import ray
 
     logging.getLogger("ray").setLevel(logging.ERROR)
