@@ -114,7 +114,10 @@ def run_trial(sweep, trial: Trial, *, keep_omp: bool = False,
             while proc.poll() is None:
                 if report is not None:
                     report(*_progress(run))
-                time.sleep(1.0)
+                try:  # the trial's end is seen at once, progress read about every second
+                    proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    pass
         finally:
             if proc.poll() is None:  # this thread is stopped: its run saves and stops
                 proc.terminate()
