@@ -8,11 +8,12 @@ file ``events.out.tfevents.T.HOST.npg`` per process, flushed (and fsync'ed) with
 chunk's rows, before the chunk's checkpoint. A row is one event: its step and one
 ``Summary`` holding every column's value (as a merged summary holds them), built from the
 protocol buffers directly; one event per value through ``tensorboardX.summary.scalar``
-took 0.44 s for 12,000 values, about a tenth of an 8-seed CartPole run's training time. ``metrics.csv`` is the record: when a run
-resumes, the rows after its checkpoint are dropped there and computed again, so the
-events are rebuilt from the rows ``metrics.csv`` keeps (the old events files, which only
-npg-train makes, are deleted first, then one file is written and appended to): a step
-never appears twice, whatever stopped the run.
+took 0.44 s for 12,000 values, about a tenth of an 8-seed CartPole run's training time.
+
+``metrics.csv`` is the record: when a run resumes, the rows after its checkpoint are
+dropped there and computed again, so the events are rebuilt from the rows ``metrics.csv``
+keeps (the old events files, which only npg-train makes, are deleted first, then one file
+is written and appended to): a step never appears twice, whatever stopped the run.
 """
 
 from __future__ import annotations
