@@ -91,18 +91,14 @@ def whole_sweep(tmp_path_factory, grid_file) -> Path:
 
     out = tmp_path_factory.mktemp("sweep") / "grid"
     # as docs/sweeps.md tells a cluster's owner: workers at this process's priority
-    before = os.environ.get("RAY_worker_niceness")
-    os.environ["RAY_worker_niceness"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_worker_niceness", "0")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         address = ray.get_runtime_context().gcs_address
         proc = _sweep([str(grid_file), "--out", str(out), "--address", address, "--quiet"])
     finally:
         ray.shutdown()
-        if before is None:
-            os.environ.pop("RAY_worker_niceness")
-        else:
-            os.environ["RAY_worker_niceness"] = before
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -128,19 +124,14 @@ def test_grid_runs_on_ray_in_parallel_and_equals_npg_train(whole_sweep, grid_fil
     assert (whole_sweep / "results.png").stat().st_size > 1000
 
 
-def _ray_processes_of(pgid: int) -> list:
-    out = subprocess.run(["ps", "-o", "pid=,pgid=", "-e"], capture_output=True, text=True)
-    return [int(p) for p, g in (ln.split() for ln in out.stdout.splitlines())
-            if int(g) == pgid]
-
-
-def _trial_niceness(sid: int) -> set:
-    """The niceness of the npg-train processes in session ``sid`` (the trials; Ray's
-    workers, their parents, each lead a process group of their own)."""
-    out = subprocess.run(["ps", "-o", "sid=,ni=,args=", "-e"], capture_output=True, text=True)
-    rows = [ln.split(None, 2) for ln in out.stdout.splitlines()]
-    return {int(row[1]) for row in rows
-            if len(row) == 3 and int(row[0]) == sid and "npg_num.train.cli" in row[2]}
+def _session_processes(sid: int) -> list:
+    """(pid, niceness, command line) of each process in session ``sid``: a driver started
+    with ``start_new_session`` and everything it started (Ray's workers lead process
+    groups of their own, so a process group would miss them and their trials)."""
+    out = subprocess.run(["ps", "-o", "pid=,sid=,ni=,args=", "-e"], capture_output=True,
+                         text=True)
+    rows = [ln.split(None, 3) for ln in out.stdout.splitlines()]
+    return [(int(r[0]), int(r[2]), r[3]) for r in rows if len(r) == 4 and int(r[1]) == sid]
 
 
 def test_kill_9_of_the_driver_then_resume_gives_the_same_results(whole_sweep, tmp_path):
@@ -157,7 +148,8 @@ def test_kill_9_of_the_driver_then_resume_gives_the_same_results(whole_sweep, tm
     try:
         deadline = time.time() + 400
         while time.time() < deadline and driver.poll() is None:  # a trial part way
-            niceness |= _trial_niceness(driver.pid)
+            niceness |= {ni for _, ni, args in _session_processes(driver.pid)
+                         if "npg_num.train.cli" in args}  # the trials
             if list(out.glob("trials/*/checkpoint.npz")):
                 break
             time.sleep(0.2)
@@ -167,9 +159,12 @@ def test_kill_9_of_the_driver_then_resume_gives_the_same_results(whole_sweep, tm
         time.sleep(3)  # Ray's workers go with their driver; their runs save and stop
     finally:
         # Ray's agents can outlive a driver killed with SIGKILL: end those this test
-        # started (the driver's own process group), and nothing else
-        for pid in _ray_processes_of(driver.pid):
-            os.kill(pid, signal.SIGKILL)
+        # started (the driver's own session), and nothing else
+        for pid, _, _ in _session_processes(driver.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:  # ended meanwhile
+                pass
     # the trials ran at the driver's priority, not Ray's default of 15 nicer
     assert niceness == {os.getpriority(os.PRIO_PROCESS, 0)}
     before = _results(out) if (out / "results.csv").exists() else []
