@@ -11,8 +11,9 @@ target KL 0.01 and damping 0.1 are ``--delta 0.01A --damping 0.1A`` here
 
 1. ``npg-train --seeds N`` (one process, the seeds batched), then ``npg-eval`` with
    ``--episodes`` deterministic episodes per seed;
-2. sb3-contrib seeds 0..N-1, ``--jobs`` processes at a time (one torch thread each), each
-   evaluated as sb3 does (``evaluate_policy``, deterministic, VecNormalize frozen);
+2. sb3-contrib with the same seeds (0..N-1, or from ``--first-seed``), ``--jobs``
+   processes at a time (one torch thread each), each evaluated as sb3 does
+   (``evaluate_policy``, deterministic, VecNormalize frozen);
 3. per side, the mean over seeds of each seed's mean evaluation, and its 95% percentile
    bootstrap interval (the seeds resampled with replacement); the interval of the
    difference of the two means; whether each side's mean lies in the other's interval.
@@ -73,7 +74,8 @@ def run_ours(env_id: str, args, run: Path, extra: list[str]) -> dict:
     if (run / "config.json").is_file():
         cmd += ["--resume", str(run)]
     else:
-        cmd += ["--env", env_id, "--algo", "trpo", "--seeds", str(args.seeds),
+        cmd += ["--env", env_id, "--algo", "trpo", "--seed", str(args.first_seed),
+                "--seeds", str(args.seeds),
                 "--total-steps", str(args.steps), "--out", str(run), *extra]
     t0 = time.perf_counter()
     proc = subprocess.run([*cmd, "--quiet"], cwd=ROOT, env=_env(), capture_output=True,
@@ -153,6 +155,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--env", default="Hopper-v5")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds first-seed .. first-seed + seeds - 1 on both sides")
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--jobs", type=int, default=2, help="sb3-contrib processes at a time")
@@ -169,7 +173,8 @@ def main(argv=None) -> int:
         return 1
     extra = (shlex.split(args.ours_args) if args.ours_args is not None
              else matched_args(args.env))
-    where = args.out / f"{args.env}-{args.seeds}x{args.steps}"
+    tag = "" if args.first_seed == 0 else f"-from{args.first_seed}"
+    where = args.out / f"{args.env}-{args.seeds}x{args.steps}{tag}"
     where.mkdir(parents=True, exist_ok=True)
     store = where / "ours.json"
     if store.is_file():
@@ -180,10 +185,11 @@ def main(argv=None) -> int:
         ours = run_ours(args.env, args, where / "run", extra)
         _save(store, ours)
     print(f"  ours, evaluation per seed: {ours['per_seed']}", flush=True)
-    print(f"# sb3-contrib: seeds 0..{args.seeds - 1}, {args.jobs} at a time", flush=True)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(f"# sb3-contrib: seeds {seeds[0]}..{seeds[-1]}, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         sb3 = list(pool.map(lambda s: run_sb3(args.env, args, s, where / f"sb3-seed{s}.json"),
-                            range(args.seeds)))
+                            seeds))
     for r in sb3:
         print(f"  sb3 seed {r['seed']}: evaluation {r['eval_mean']:,.1f}, "
               f"{r['seconds']:,.0f} s", flush=True)
