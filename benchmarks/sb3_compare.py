@@ -83,14 +83,12 @@ def run_ours(env_id: str, args, run: Path, extra: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"sb3_compare: npg-train failed: {proc.stderr.strip()[-2000:]}")
     wall = time.perf_counter() - t0
-    proc = subprocess.run([sys.executable, "-m", "npg_num.train.evaluate", str(run),
-                           "--episodes", str(args.episodes)], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"sb3_compare: npg-eval failed: {proc.stderr.strip()[-2000:]}")
-    rows = [r.split() for r in proc.stdout.splitlines() if r.split() and r.split()[0].isdigit()]
-    return {"per_seed": {int(r[0]): float(r[2]) for r in rows}, "eval_table": proc.stdout,
-            "args": extra, "process_wall_s": wall}
+    sys.path.insert(0, str(HERE))
+    from locomotion import evaluate_ours  # imported here: it configures JAX on import
+
+    ev = evaluate_ours(run, args.episodes)
+    return {"per_seed": ev["per_seed"], "eval_table": ev["table"], "args": extra,
+            "process_wall_s": wall}
 
 
 def run_sb3(env_id: str, args, seed: int, out: Path) -> dict:
