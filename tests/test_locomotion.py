@@ -110,6 +110,41 @@ def test_subprocess_envs_equal_in_process_envs_bit_for_bit():
     assert not many._workers
 
 
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5",
+                                    "Swimmer-v5"])
+def test_lean_step_equals_gymnasiums_own_step_bit_for_bit(env_id):
+    """Stepped with mj_step and numpy (``_LeanStep``) or through gymnasium's own ``step``:
+    the same observations, rewards, terminations, time limits and resets, bit for bit."""
+    seeds = [3, 4, 5]
+    lean, plain = GymnasiumEnvs(env_id, seeds), GymnasiumEnvs(env_id, seeds, lean=False)
+    assert lean.lean is not None and plain.lean is None
+    lean.max_steps = plain.max_steps = 150  # time limits within the test
+    actions = _random_actions(600, 3, len(lean.action_low), seed=2)
+    a, b = _trace(lean, actions), _trace(plain, actions)
+    np.testing.assert_array_equal(a, b)
+    ends = sum(int(s.terminated.sum() + s.truncated.sum()) for s in map(lean.step, actions[:300]))
+    assert ends > 0
+    for x in (lean, plain):
+        x.close()
+
+
+def test_lean_step_is_not_used_where_it_would_differ(monkeypatch):
+    """Ant (its contact terms) runs gymnasium's own step; and a lean step that would give
+    other numbers than gymnasium's fails the check made with each block, so gymnasium's
+    own step is used."""
+    from npg_num.train import host_envs
+
+    assert GymnasiumEnvs("Ant-v5", [0]).lean is None
+    right = host_envs._LeanStep.__call__
+
+    def off_by_a_bit(self, envs, actions):
+        obs, reward, term = right(self, envs, actions)
+        return obs, np.nextafter(reward, np.inf), term
+
+    monkeypatch.setattr(host_envs._LeanStep, "__call__", off_by_a_bit)
+    assert GymnasiumEnvs("Hopper-v5", [0]).lean is None
+
+
 def test_unknown_backend_and_missing_extra(monkeypatch):
     with pytest.raises(NPGInputError, match="host backend"):
         make_host_envs("Hopper-v5", [0], "nope")
