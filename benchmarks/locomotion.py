@@ -124,26 +124,34 @@ def backend_steps_per_second(env_id: str, backend: str, n_envs: int, seconds: fl
 
 
 def training_steps_per_second(env_id: str, backend: str, seeds: int, updates: int,
-                              algo: str = "trpo") -> dict:
-    """``updates`` updates of npg-train's host loop (in this process, compiled first, not
-    timed): environment steps per second over all seeds, and the loop's phases."""
+                              algo: str = "trpo", schedule: str = "batched") -> dict:
+    """``updates`` updates of npg-train's host loop (compiled first, not timed; with
+    ``schedule="lanes"`` in its worker processes, all updates in one chunk, as npg-train's
+    chunks of 10): environment steps per second over all seeds, and the loop's phases
+    (for lanes, each phase's seconds summed over the lanes, so shares can pass 100%)."""
     from npg_num.train import default_config
+    from npg_num.train.lanes import LaneRunner
     from npg_num.train.runner import HostRunner
 
-    config = default_config(env_id, algo, seeds=seeds, host_backend=backend)
-    runner = HostRunner(config, 1)
+    config = default_config(env_id, algo, seeds=seeds, host_backend=backend,
+                            host_schedule=schedule)
+    lanes = schedule == "lanes"
+    runner = LaneRunner(config, updates) if lanes else HostRunner(config, 1)
     try:
         state = runner.fresh_state()
         state, _ = runner.run(state, 2)  # compile, start the workers
-        runner.timers.clear()
-        runner.per_update.clear()
+        if lanes:
+            runner.clear_timers()
+        else:
+            runner.timers.clear()
+            runner.per_update.clear()
         t0 = time.perf_counter()
         state, _ = runner.run(state, updates)
         secs = time.perf_counter() - t0
     finally:
         runner.close()
     phases = {k: v / secs for k, v in runner.timers.items()}
-    phases["waiting"] = sum(runner.per_update["waiting"]) / secs
+    phases["waiting"] = sum(runner.per_update["waiting"]) / secs * (seeds if lanes else 1)
     return {"steps_per_s": updates * config.batch_size * seeds / secs, "phase_share": phases}
 
 
@@ -161,7 +169,17 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
             "| waiting |",
             "|---|---|---|---|---|---|---|---|---|"]
     for backend in ("gymnasium", "gymnasium-sync", "gymnasium-async", "gymnasium-subproc",
-                    "envpool"):
+                    "envpool", "lanes"):
+        if backend == "lanes":  # the schedule: a gymnasium lane per seed, in its process
+            train = training_steps_per_second(env_id, "gymnasium", seeds, updates,
+                                              schedule="lanes")
+            ph = train["phase_share"]
+            learn = ph.get("learn", 0) + ph.get("learn_first", 0)
+            rows.append(f"| `--host-schedule lanes` (gymnasium, a process per seed; phases "
+                        f"summed over the seeds) | | | {train['steps_per_s']:,.0f} | "
+                        f"{train['steps_per_s'] / raw1:.2f} | {ph.get('simulator', 0):.0%} | "
+                        f"{ph.get('policy', 0):.0%} | {learn:.0%} | {ph['waiting']:.0%} |")
+            continue
         try:
             raw = backend_steps_per_second(env_id, backend, n_envs)
         except Exception as err:  # noqa: BLE001 - a missing optional backend is a row
@@ -258,7 +276,8 @@ def _set_aside_if_stale(env_id: str, args, where: Path) -> None:
     except Exception:  # unreadable: npg-train --resume says what is wrong with it
         return
     want = default_config(env_id, args.algo, seeds=args.seeds, total_steps=args.steps,
-                          host_backend=args.backend).to_dict()
+                          host_backend=args.backend,
+                          host_schedule=args.schedule).to_dict()
     changed = sorted(k for k in want if saved.get(k) != want[k])
     if changed:
         refuse_if_in_use(run)  # RunDirInUse: another process is writing it
@@ -298,7 +317,7 @@ def train_ours(env_id: str, args, run: Path) -> dict:
     else:
         cmd += ["--env", env_id, "--algo", args.algo, "--seeds", str(args.seeds),
                 "--total-steps", str(args.steps), "--host-backend", args.backend,
-                "--out", str(run)]
+                "--host-schedule", args.schedule, "--out", str(run)]
     cmd += ["--quiet"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
@@ -468,6 +487,8 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--backend", default="gymnasium-subproc",
                    help="npg-train --host-backend (default: gymnasium-subproc)")
+    p.add_argument("--schedule", default="batched", choices=("batched", "lanes"),
+                   help="npg-train --host-schedule (default: batched)")
     p.add_argument("--sb3", action="store_true", help="also sb3-contrib TRPO, seed 0")
     p.add_argument("--out", type=Path, default=ROOT / "report" / "locomotion")
     p.add_argument("--speed", action="store_true",
@@ -490,7 +511,8 @@ def main(argv=None) -> int:
     if args.speed:
         return _short_tables(args, "speed", lambda env_id: speed_table(
             env_id, args.seeds, args.speed_updates))
-    tag = f"{args.algo}-{args.seeds}x{args.steps}-{args.backend}"
+    tag = f"{args.algo}-{args.seeds}x{args.steps}-{args.backend}" + (
+        "-lanes" if args.schedule == "lanes" else "")
     results = {}
     for env_id in args.envs.split(","):
         where = args.out / tag / env_id

@@ -243,8 +243,10 @@ def _train(session, mode: str, quiet: bool) -> int:
     if not quiet:
         verb = f"resuming at update {done} of" if mode == "resume" else "training"
         devices = len(session.runner.sharding.mesh.devices.flat)
+        where = (f"in {config.seeds} lane(s), a worker process each"
+                 if getattr(session.runner, "processes", False) else f"on {devices} device(s)")
         say(PROG, f"{verb} {config.num_updates} updates x {config.batch_size} steps, "
-            f"{config.env} {config.algo}, {config.seeds} seed(s) on {devices} device(s); "
+            f"{config.env} {config.algo}, {config.seeds} seed(s) {where}; "
             f"run directory {session.rundir.final}")
     if mode == "resume" and not session.runner.resumes_exactly:
         say(PROG, f"note: the {config.host_backend} backend cannot save the states of "

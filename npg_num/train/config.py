@@ -30,6 +30,8 @@ from .host_envs import HOST_BACKENDS
 from .normalization import REWARD_NORMS
 from .options import Setting, choice, flag, number, sizes, whole
 
+HOST_SCHEDULES = ("batched", "lanes")
+
 __all__ = ["TrainConfig", "TUNED", "ENV_DEFAULTS", "MUJOCO_DEFAULTS", "RL_ZOO_TRPO",
            "DTYPES", "COMMON_SETTINGS", "default_config", "tuned_defaults", "tuned_ids"]
 
@@ -134,6 +136,13 @@ class TrainConfig:
                                "per core, stepped at once), gymnasium (all in this process; "
                                "the same numbers), or envpool (C++ threads; a resumed run "
                                "restarts the episodes in flight)", choice(*HOST_BACKENDS))
+    host_schedule: str = _field("str", "batched", "environments on the host only: batched "
+                                "(every seed's environments stepped together, one learn "
+                                "for all seeds, one phase after another) or lanes (each "
+                                "seed a loop of its own in a worker process, so that one "
+                                "seed learns while the others collect; a seed's numbers "
+                                "are then those of a one-seed run, whatever runs beside "
+                                "it)", choice(*HOST_SCHEDULES))
     options: Mapping = _field("options", None, "the algorithm's own options", None)
 
     def __init__(self, **values):

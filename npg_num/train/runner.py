@@ -114,13 +114,31 @@ class HostRunner:
     """
 
     def __init__(self, config: TrainConfig, chunk_len: int = 1, *, envs=None, sharding=None,
-                 advantage_hook: Optional[Callable] = None):
+                 advantage_hook: Optional[Callable] = None, numpy_policy: bool = False,
+                 programs: Optional["HostRunner"] = None):
+        cfg = self.config = config
+        self.dtype = jnp.dtype(cfg.dtype)
+        self.numpy_policy = numpy_policy
+        if programs is not None:  # another seed of the same run (``LaneRunner``)
+            for name in ("spec", "policy", "value", "sharding", "_init", "_begin", "_learn",
+                         "_act", "_device"):
+                setattr(self, name, getattr(programs, name))
+            self.keys = jax.device_put(seed_keys(cfg), self.sharding)
+        else:
+            self._build(advantage_hook, sharding)
+        self._envs = envs
+        self.resumes_exactly = (envs.can_snapshot if envs is not None
+                                else can_snapshot(cfg.host_backend, self.spec))
+        self.timers: dict = {}
+        self.per_update: dict = {}  # phase -> [seconds of each update this process ran]
+
+    def _build(self, advantage_hook, sharding) -> None:
+        """The compiled programs of this configuration (shared by ``programs=``)."""
         from .loop import init_learner, learner_parts
         from .rollout_host import make_act
         from .sampling import gumbel, normal
 
-        cfg = self.config = config
-        dtype = self.dtype = jnp.dtype(cfg.dtype)
+        cfg, dtype = self.config, self.dtype
         parts = learner_parts(cfg, advantage_hook)
         self.spec, self.policy, self.value = parts.spec, parts.policy, parts.value
         n_envs, n_steps, a_dim = cfg.num_envs, cfg.num_steps, self.spec.action_dim
@@ -142,12 +160,7 @@ class HostRunner:
         self._begin = jax.jit(per_seed(begin, self.sharding), compiler_options=opts)
         self._learn = jax.jit(per_seed(parts.learn, self.sharding), compiler_options=opts)
         self._act = make_act(cfg, self.policy)
-        self._device = jax.devices()[0]
-        self._envs = envs
-        self.resumes_exactly = (envs.can_snapshot if envs is not None
-                                else can_snapshot(cfg.host_backend, self.spec))
-        self.timers: dict = {}
-        self.per_update: dict = {}  # phase -> [seconds of each update this process ran]
+        self._device = self.sharding.mesh.devices.flat[0]
 
     @property
     def envs(self):
@@ -182,22 +195,28 @@ class HostRunner:
 
     def _update(self, state: TrainState):
         """One update: rollout on the host, then ``learn``; returns (state, Metrics)."""
-        from .rollout_host import HostEpisodes, host_rollout
+        from .rollout_host import HostEpisodes, NumpyPolicy, host_rollout
         from .state import Episodes
 
         timers, clock = self.timers, time.perf_counter
         sim0, pol0 = timers.get("simulator", 0.0), timers.get("policy", 0.0)
         t0 = clock()
         key, noise, perm_bits = self._begin(state.key)
-        put = lambda x: jax.device_put(x, self._device)  # noqa: E731
-        theta, obs_norm, noise = jax.block_until_ready(
-            (put(state.theta), put(state.obs_norm), put(noise)))
+        if self.numpy_policy:
+            act = NumpyPolicy(self.policy, self.config.normalize_obs,
+                              *jax.device_get((state.theta, state.obs_norm, noise)))
+        else:
+            put = lambda x: jax.device_put(x, self._device)  # noqa: E731
+            theta, obs_norm, noise = jax.block_until_ready(
+                (put(state.theta), put(state.obs_norm), put(noise)))
+
+            def act(obs, t, _act=self._act):
+                return _act(theta, obs_norm, obs, noise, t)
         t1 = clock()
         episodes = HostEpisodes.from_device(state.episodes)
         finished_before = episodes.finished.copy()
-        traj, obs = host_rollout(self.envs, self._act, theta, obs_norm, noise,
-                                 np.asarray(state.obs), episodes, self.config.num_steps,
-                                 self.dtype, timers)
+        traj, obs = host_rollout(self.envs, act, np.asarray(state.obs), episodes,
+                                 self.config.num_steps, self.dtype, timers)
         t2 = clock()
         rolled = state._replace(obs=obs.astype(self.dtype), episodes=Episodes(*episodes),
                                 key=key)
@@ -242,9 +261,10 @@ class HostRunner:
                           reward=zeros(), terminated=zeros(dtype=bool), done=zeros(dtype=bool),
                           next_obs=zeros(self.spec.obs_dim))
         _, noise, perm_bits = self._begin(state.key)  # placed as the loop's own will be
-        put = lambda x: jax.device_put(x, self._device)  # noqa: E731
-        self._act.lower(put(state.theta), put(state.obs_norm), np.asarray(state.obs),
-                        put(noise), 0).compile()
+        if not self.numpy_policy:
+            put = lambda x: jax.device_put(x, self._device)  # noqa: E731
+            self._act.lower(put(state.theta), put(state.obs_norm), np.asarray(state.obs),
+                            put(noise), 0).compile()
         rolled, traj = jax.device_put((state._replace(obs=np.asarray(state.obs)), traj),
                                       self.sharding)
         finished = np.zeros((s, cfg.num_envs), np.asarray(state.episodes.finished).dtype)
@@ -290,7 +310,12 @@ class HostRunner:
 
 
 def make_runner(config: TrainConfig, chunk_len: int = 1):
-    """The runner for ``config.env``: host or device, by its row of ``ENV_BACKENDS``."""
+    """The runner for ``config.env``: host or device, by its row of ``ENV_BACKENDS``; on
+    the host, ``HostRunner`` or (``host_schedule="lanes"``) ``lanes.LaneRunner``."""
     if make_env(config.env, config.env_module).on_host:
+        if config.host_schedule == "lanes":
+            from .lanes import LaneRunner
+
+            return LaneRunner(config, chunk_len)
         return HostRunner(config, chunk_len)
     return DeviceRunner(config, chunk_len)

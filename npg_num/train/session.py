@@ -369,7 +369,9 @@ class Session:
             clock["per_update_s"] = {k: [round(x, 5) for x in v] for k, v in per_update.items()}
             clock["per_update_mean_s"] = {k: round(float(np.mean(v)), 5)
                                           for k, v in per_update.items()}
-            clock["critical_path"] = "serial: simulator + policy + learn + waiting = wall"
+            clock["critical_path"] = getattr(
+                self.runner, "critical_path",
+                "serial: simulator + policy + learn + waiting = wall")
         return clock
 
     def write_timing(self) -> None:
