@@ -76,13 +76,16 @@ bench: $(STAMP)
 	$(PY) benchmarks/approximations.py
 	$(PY) benchmarks/derive.py
 
-# MuJoCo locomotion (about an hour and a half on 2 cores): returns at 1M steps beside the
-# published ones and sb3-contrib TRPO (when '.[bench]' is installed), then the speed of the
-# host backends; resumable (results under report/locomotion/)
+# MuJoCo locomotion (about two hours on 2 cores): returns at 1M steps beside the
+# published ones and sb3-contrib TRPO (when '.[bench]' is installed), the same with the
+# seeds in lanes (--host-schedule lanes), then the speed of the host backends and
+# schedules; resumable (results under report/locomotion/)
 bench-mujoco: $(EXTRAS)
 	$(PY) benchmarks/locomotion.py --envs Hopper-v5,HalfCheetah-v5 --seeds 3 --sb3
 	$(PY) benchmarks/locomotion.py --envs Walker2d-v5,Swimmer-v5,Ant-v5 --seeds 3
-	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,HalfCheetah-v5 --seeds 3
+	$(PY) benchmarks/locomotion.py --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3 \
+		--schedule lanes --backend gymnasium
+	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3
 
 clean:
 	rm -rf report runs .pytest_cache .hypothesis

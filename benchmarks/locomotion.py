@@ -220,6 +220,25 @@ def mj_step_seconds(env_id: str, steps: int = 20_000, seed: int = 0) -> float:
     return secs
 
 
+def lane_costs(env_id: str, updates: int, algo: str = "trpo") -> dict:
+    """One lane alone (a one-seed run as ``--host-schedule lanes`` runs each seed: in-process
+    gymnasium environments, the lean step where it applies, the numpy policy), in this
+    process: seconds per environment step of each phase, averaged over ``updates``
+    updates after two (compile, warm-up)."""
+    from npg_num.train import default_config
+    from npg_num.train.runner import HostRunner
+
+    config = default_config(env_id, algo, seeds=1, host_backend="gymnasium")
+    runner = HostRunner(config, 1, numpy_policy=True)
+    try:
+        state, _ = runner.run(runner.fresh_state(), 2)
+        runner.per_update.clear()
+        runner.run(state, updates)
+    finally:
+        runner.close()
+    return {k: float(np.mean(v)) / config.batch_size for k, v in runner.per_update.items()}
+
+
 def limit_table(env_id: str, seeds: int, updates: int, cores: int) -> str:
     """The physical limit of the host loop on this machine, from costs measured in one
     run: per environment step, the simulator (MuJoCo alone, and through gymnasium), the
@@ -256,6 +275,19 @@ def limit_table(env_id: str, seeds: int, updates: int, cores: int) -> str:
         f"{bound_gym:,.0f} steps/s = {bound_gym / raw:.2f} x raw",
         f"bound, stepping at MuJoCo's own cost (no Python per step), overlapped: "
         f"{bound_mj:,.0f} steps/s = {bound_mj / raw:.2f} x raw",
+    ]
+    lane = lane_costs(env_id, updates)
+    lanes = training_steps_per_second(env_id, "gymnasium", seeds, updates, schedule="lanes")
+    cpu = lane["wall"]
+    rows += [
+        "", "### `--host-schedule lanes`: one lane alone, per environment step (us)", "",
+        "| simulator | policy | learn | waiting | all (wall) |", "|---|---|---|---|---|",
+        f"| {us(lane['simulator'])} | {us(lane['policy'])} | {us(lane['learn'])} | "
+        f"{us(lane['waiting'])} | {us(cpu)} |", "",
+        f"bound, {cores} cores each busy with lanes all the time: {cores / cpu:,.0f} steps/s "
+        f"= {cores / cpu / raw:.2f} x raw",
+        f"measured, {seeds} lanes: {lanes['steps_per_s']:,.0f} steps/s = "
+        f"{lanes['steps_per_s'] / raw:.2f} x raw",
     ]
     return "\n".join(rows) + "\n"
 

@@ -41,17 +41,20 @@ def _assert_metrics_equal(a, b, row_a: int, row_b: int) -> None:
 
 
 def test_each_lane_computes_a_one_seed_run_overlapped_or_not():
-    """Seed s of a 3-seed lanes run, in worker processes and one after another here,
-    equals a one-seed run of seed s (the same update twice: two chunks of 2)."""
+    """Seed s of a 3-seed lanes run, in worker processes (one per seed, or two workers
+    with seeds 0 and 1 in one) and one after another here, equals a one-seed run of seed
+    s (the same update twice: two chunks of 2)."""
     cfg = _config()
     runs = {}
-    for processes in (True, False):
-        lanes = LaneRunner(cfg, processes=processes)
+    # a worker per seed; two workers, one with seeds 0 and 1 in turn; one process
+    for mode, kwargs in (("3", {}), ("2", {"workers": 2}), ("here", {"processes": False})):
+        lanes = LaneRunner(cfg, **kwargs)
+        assert len(lanes._groups) == int(mode) if mode != "here" else not lanes.processes
         try:
             state = lanes.fresh_state()
             state, first = lanes.run(state, 2)
             state, second = lanes.run(state, 2)
-            runs[processes] = (first, second, np.asarray(state.theta))
+            runs[mode] = (first, second, np.asarray(state.theta))
             assert lanes.timers["simulator"] > 0 and lanes.timers["learn"] >= 0
         finally:
             lanes.close()
@@ -69,7 +72,7 @@ def test_each_lane_computes_a_one_seed_run_overlapped_or_not():
             _assert_metrics_equal(got_first, first, s, 0)
             _assert_metrics_equal(got_second, second, s, 0)
             np.testing.assert_array_equal(theta[s], np.asarray(state.theta)[0])
-    assert not np.array_equal(runs[True][2][0], runs[True][2][1])  # the seeds differ
+    assert not np.array_equal(runs["3"][2][0], runs["3"][2][1])  # the seeds differ
 
 
 def test_a_stop_ends_every_lane_at_the_same_update():

@@ -275,8 +275,9 @@ def test_hopper_cli_run_then_eval(tmp_path):
 
 def test_hopper_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, capsys):
     """Killed mid-run and resumed, the run's metrics equal an uninterrupted run's, row for
-    row (clock aside): the checkpoint holds the simulators' states and generators."""
-    args = [*HOPPER_ARGS, "--total-steps", str(128 * 40)]  # 40 updates
+    row (clock aside): the checkpoint holds the simulators' states and generators. (The
+    batched schedule here; tests/test_lanes.py does the same for lanes, the default.)"""
+    args = [*HOPPER_ARGS, "--total-steps", str(128 * 40), "--host-schedule", "batched"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     proc = train_in_process([*args, "--out", str(whole)], capsys)
     assert proc.returncode == 0, proc.stderr

@@ -443,7 +443,7 @@ def test_locomotion_benchmark_checks_the_lock_and_uses_unique_names(tmp_path, mo
     spec.loader.exec_module(bench)
 
     class Args:
-        algo, seeds, steps, backend = "trpo", 1, 4096, "gymnasium"
+        algo, seeds, steps, backend, schedule = "trpo", 1, 4096, "gymnasium", "batched"
 
     def stale_run():
         where = tmp_path / "Hopper-v5"

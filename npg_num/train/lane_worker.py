@@ -1,14 +1,17 @@
 """A worker process of ``lanes.LaneRunner``: ``python -m npg_num.train.lane_worker FD``
-trains one seed of a host run (a one-seed ``HostRunner``, its environments in this
-process) for its parent, talking over the socket ``FD`` in pickled ``(command, argument)``
-pairs:
+trains a group of seeds of a host run for its parent, each seed a one-seed ``HostRunner``
+(its environments in this process), their updates taken in turn, talking over the socket
+``FD`` in pickled ``(command, argument)`` pairs:
 
-- ``("init", dict(config=..., jax=...))``: build the runner (the parent's JAX settings);
-- ``("fresh", None)`` / ``("load", tree)``: start from a fresh state / a checkpoint's part;
-  the answer is the state and the simulators' snapshot (None where they cannot be saved);
-- ``("run", n)``: ``n`` updates, each answered with a ``("row", metrics)`` as it ends,
-  then ``("done", (state, snapshot, timers, per_update))``; a ``("target", k)`` that
-  arrives meanwhile lowers ``n`` to ``k`` (a stop: every lane ends at the same update);
+- ``("init", dict(configs=[...], jax=...))``: build a runner per seed (the parent's JAX
+  settings);
+- ``("fresh", None)`` / ``("load", [tree, ...])``: start from fresh states / a
+  checkpoint's parts; the answer is each seed's state and simulators' snapshot (None
+  where they cannot be saved);
+- ``("run", n)``: ``n`` updates of each seed, each answered with a ``("row", (i,
+  metrics))`` as it ends, then ``("done", [(state, snapshot, timers, per_update), ...])``;
+  a ``("target", k)`` that arrives meanwhile lowers ``n`` to ``k`` (a stop: every seed
+  ends at the same update), a ``("close", None)`` ends the worker at once;
 - ``("close", None)``: end.
 
 An error is answered with ``("error", (type name, message))``. Run as a program it ignores
@@ -34,14 +37,40 @@ def _host(tree):
     return jax.tree.map(np.asarray, tree)
 
 
+class _Closed(Exception):
+    """The parent asked this worker to end in the middle of a run."""
+
+
 def serve(conn) -> None:
-    runner = state = None
+    runners, states = [], []
 
     def answer(kind, value=None):
         conn.send_bytes(pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL))
 
-    def snapshot():
-        return runner.envs.snapshot() if runner.resumes_exactly else None
+    def held():
+        return [(_host(state), r.envs.snapshot() if r.resumes_exactly else None)
+                for r, state in zip(runners, states)]
+
+    def run(n: int) -> None:
+        target, done = n, [0] * len(runners)
+        for r in runners:
+            r.timers.clear()
+            r.per_update.clear()
+        while min(done) < target:
+            for i, r in enumerate(runners):
+                while conn.poll():
+                    kind, k = pickle.loads(conn.recv_bytes())
+                    if kind == "target":
+                        target = min(target, int(k))
+                    elif kind == "close":
+                        raise _Closed
+                if done[i] >= target:
+                    continue
+                states[i], metrics = r._update(states[i])
+                done[i] += 1
+                answer("row", (i, _host(metrics)))
+        answer("done", [(s, snap, dict(r.timers), dict(r.per_update))
+                        for (s, snap), r in zip(held(), runners)])
 
     while True:
         try:
@@ -64,36 +93,27 @@ def serve(conn) -> None:
                 from npg_num.train.config import TrainConfig
                 from npg_num.train.runner import HostRunner
 
-                runner = HostRunner(TrainConfig.from_dict(arg["config"]), numpy_policy=True)
+                configs = [TrainConfig.from_dict(c) for c in arg["configs"]]
+                runners.append(HostRunner(configs[0], numpy_policy=True))
+                runners.extend(HostRunner(c, numpy_policy=True, programs=runners[0])
+                               for c in configs[1:])
                 answer("ok")
             elif command == "fresh":
-                state = runner.fresh_state()
-                answer("ok", (_host(state), snapshot()))
+                states[:] = [r.fresh_state() for r in runners]
+                answer("ok", held())
             elif command == "load":
-                state = runner.from_checkpoint(arg)
-                answer("ok", (_host(state), snapshot()))
+                states[:] = [r.from_checkpoint(t) for r, t in zip(runners, arg)]
+                answer("ok", held())
             elif command == "run":
-                target, done = int(arg), 0
-                runner.timers.clear()
-                runner.per_update.clear()
-                while done < target:
-                    while conn.poll():
-                        kind, k = pickle.loads(conn.recv_bytes())
-                        if kind == "target":
-                            target = min(target, int(k))
-                    if done >= target:
-                        break
-                    state, metrics = runner._update(state)
-                    done += 1
-                    answer("row", _host(metrics))
-                answer("done", (_host(state), snapshot(), dict(runner.timers),
-                                dict(runner.per_update)))
+                run(int(arg))
             else:
                 answer("error", ("ValueError", f"unknown command {command!r}"))
+        except _Closed:
+            break
         except Exception as err:  # noqa: BLE001 - the parent reports it
             answer("error", (type(err).__name__, str(err)))
-    if runner is not None:
-        runner.close()
+    for r in runners:
+        r.close()
 
 
 def main(argv) -> None:

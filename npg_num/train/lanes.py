@@ -4,7 +4,8 @@
 them, so its phases come one after another: while the simulators step, the learner
 waits; while ``learn`` runs, every simulator waits. ``LaneRunner`` gives each seed its own
 one-seed ``HostRunner`` (its environments with it) in a worker process
-(``lane_worker``), so that one seed learns while the others collect and every core is
+(``lane_worker``; beyond one more worker than cores, a worker takes a few seeds' updates
+in turn), so that one seed learns while the others collect and every core is
 busy. Threads were measured first: with gymnasium's Python around each ``mj_step``, three
 lanes on threads ran 1.15x one thread (Python's lock), processes about 2x. The policy is
 computed with numpy (``rollout_host.NumpyPolicy``): less than a jitted call for a few
@@ -24,6 +25,7 @@ seeds' states stacked, seed 0's simulators first).
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from typing import Callable, Optional
@@ -54,10 +56,13 @@ def _rows(rows: list):
 class LaneRunner:
     """The runner of ``config`` with one lane (a one-seed ``HostRunner``) per seed.
 
-    ``processes=False`` runs the lanes one after another in this process: the same
-    numbers, for tests and for comparison (and the mode with an ``advantage_hook``, which
-    cannot travel to a worker). A ``gymnasium-subproc`` backend becomes ``gymnasium`` in
-    each lane (the same numbers, bit for bit; the lanes are the processes now).
+    ``workers``: how many worker processes (default: one more than this process's cores,
+    at most one per seed); a worker with several seeds takes their updates in turn, each
+    still a one-seed loop. ``processes=False`` runs the lanes one after another in this
+    process: the same numbers, for tests and for comparison (and the mode with an
+    ``advantage_hook``, which cannot travel to a worker). A ``gymnasium-subproc`` backend
+    becomes ``gymnasium`` in each lane (the same numbers, bit for bit; the lanes are the
+    processes now).
 
     ``timers`` sums the lanes' seconds (each lane's simulator, policy, learn...) and adds
     ``chunk_wall`` (the chunks' own wall time) and ``barrier`` (the lanes' seconds spent
@@ -69,7 +74,9 @@ class LaneRunner:
                      "process, the seeds overlapping; a chunk ends with its slowest seed")
 
     def __init__(self, config: TrainConfig, chunk_len: int = 1, *, processes: bool = True,
-                 advantage_hook: Optional[Callable] = None):
+                 workers: Optional[int] = None, advantage_hook: Optional[Callable] = None):
+        from .devices import available_cores
+
         self.config = config
         backend = ("gymnasium" if config.host_backend == "gymnasium-subproc"
                    else config.host_backend)
@@ -83,7 +90,12 @@ class LaneRunner:
             for c in self._configs[1:]] if not self.processes else []
         self.sharding = self.local.sharding
         self.resumes_exactly = self.local.resumes_exactly
-        self._workers: list = []  # (connection, process) per seed
+        # the seeds' lanes in worker processes: one seed each up to one more worker than
+        # cores (one can learn while the others step), else contiguous groups of seeds
+        # whose updates a worker takes in turn
+        n = max(1, min(config.seeds, workers or available_cores() + 1))
+        self._groups = [g.tolist() for g in np.array_split(np.arange(config.seeds), n)]
+        self._workers: list = []  # (connection, process) per group
         self._held = None  # (the stacked state the lanes hold, their stacked snapshots)
         self.clear_timers()
 
@@ -101,20 +113,24 @@ class LaneRunner:
 
         settings = {name: jax.config.values[name] for name in _JAX_SETTINGS
                     if name in jax.config.values}
+        # the workers import this npg_num, wherever it came from
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         try:
-            for cfg in self._configs:
+            for group in self._groups:
                 here, there = socket.socketpair()
                 try:
                     with _signals_ignored():  # the parent saves the run; then closes them
                         proc = subprocess.Popen(
                             [sys.executable, "-m", "npg_num.train.lane_worker",
                              str(there.fileno())],
-                            pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL)
+                            pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL, env=env)
                 finally:
                     there.close()
                 self._workers.append((Connection(here.detach()), proc))
-                self._send(len(self._workers) - 1, "init",
-                           {"config": cfg.to_dict(), "jax": settings})
+                self._send(len(self._workers) - 1, "init", {
+                    "configs": [self._configs[s].to_dict() for s in group], "jax": settings})
             for i in range(len(self._workers)):
                 self._expect(i, "ok")
         except BaseException:
@@ -134,21 +150,32 @@ class LaneRunner:
         try:
             kind, value = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
-            raise HostEnvError(f"the worker process of seed {self._configs[i].seed} (pid "
-                               f"{proc.pid}) stopped, exit code {proc.poll()}") from None
+            raise HostEnvError(f"the worker process of {self._label(i)} (pid {proc.pid}) "
+                               f"stopped, exit code {proc.poll()}") from None
         if kind == "error":
             name, message = value
             if name == "NPGInputError":
                 raise NPGInputError(message)
-            raise HostEnvError(f"seed {self._configs[i].seed}: {name}: {message}")
+            raise HostEnvError(f"{self._label(i)}: {name}: {message}")
         return kind, value
+
+    def _label(self, i: int) -> str:
+        seeds = [self._configs[s].seed for s in self._groups[i]]
+        return f"seed {seeds[0]}" if len(seeds) == 1 else \
+            f"seeds {', '.join(map(str, seeds))}"
 
     def _expect(self, i: int, kind: str):
         got, value = self._receive(i)
         if got != kind:
-            raise HostEnvError(f"seed {self._configs[i].seed}: expected {kind!r} from its "
-                               f"worker, got {got!r}")
+            raise HostEnvError(f"{self._label(i)}: expected {kind!r} from its worker, "
+                               f"got {got!r}")
         return value
+
+    def _ask_all(self, command: str, args=None) -> list:
+        """Each worker's answer (a list, one entry per seed of its group), in seed order."""
+        for i in range(len(self._workers)):
+            self._send(i, command, None if args is None else args[i])
+        return [x for i in range(len(self._workers)) for x in self._expect(i, "ok")]
 
     def _hold(self, answers) -> object:
         states, snaps = zip(*answers)
@@ -169,9 +196,7 @@ class LaneRunner:
             self._held = (state, None)
             return state
         self._start()
-        for i in range(len(self._workers)):
-            self._send(i, "fresh")
-        return self._hold([self._expect(i, "ok") for i in range(len(self._workers))])
+        return self._hold(self._ask_all("fresh"))
 
     def from_checkpoint(self, tree):
         if self.resumes_exactly:
@@ -184,9 +209,7 @@ class LaneRunner:
             self._held = (state, None)
             return state
         self._start()
-        for i, part in enumerate(parts):
-            self._send(i, "load", part)
-        return self._hold([self._expect(i, "ok") for i in range(len(self._workers))])
+        return self._hold(self._ask_all("load", [[parts[s] for s in g] for g in self._groups]))
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -227,7 +250,8 @@ class LaneRunner:
         k = len(self._workers)
         for i in range(k):
             self._send(i, "run", n)
-        rows, finals, ended = [[] for _ in range(k)], [None] * k, [0.0] * k
+        rows = [[] for _ in range(self.config.seeds)]
+        finals, ended = [None] * self.config.seeds, [0.0] * k
         conns = {self._workers[i][0]: i for i in range(k)}
         pending, stopping, error = set(range(k)), False, None
         while pending:
@@ -242,14 +266,17 @@ class LaneRunner:
                         self._send(j, "target", 0)
                     continue
                 if kind == "row":
-                    rows[i].append(value)
+                    j, metrics = value
+                    rows[self._groups[i][j]].append(metrics)
                 else:  # "done"
-                    finals[i], ended[i] = value, time.perf_counter()
+                    for s, final in zip(self._groups[i], value):
+                        finals[s] = final
+                    ended[i] = time.perf_counter()
                     pending.discard(i)
             if not stopping and pending and should_stop():
                 stopping = True
                 target = min(n, max(len(r) for r in rows) + 1)
-                for j in pending:  # every lane ends with as many updates as the furthest
+                for j in pending:  # every seed ends with as many updates as the furthest
                     self._send(j, "target", target)
         if error is not None:
             raise error
