@@ -75,6 +75,19 @@ def test_each_lane_computes_a_one_seed_run_overlapped_or_not():
     assert not np.array_equal(runs["3"][2][0], runs["3"][2][1])  # the seeds differ
 
 
+def test_workers_follow_the_cores_the_seeds_and_the_memory(monkeypatch):
+    from npg_num.train import lanes, memory
+
+    monkeypatch.setattr(lanes, "WORKER_BYTES", 1 << 30)
+    monkeypatch.setattr(memory, "available_host_memory", lambda: 5 << 30)  # room for 2
+    runner = LaneRunner(_config(seeds=5))
+    assert runner._groups == [[0, 1, 2], [3, 4]]  # seeds in turn, contiguous
+    monkeypatch.setattr(memory, "available_host_memory", lambda: 64 << 30)
+    runner = LaneRunner(_config(seeds=2))
+    assert runner._groups == [[0], [1]]  # never more workers than seeds
+    assert len(LaneRunner(_config(seeds=5), workers=5)._groups) == 5
+
+
 def test_a_stop_ends_every_lane_at_the_same_update():
     lanes = LaneRunner(_config(seeds=2))
     try:

@@ -40,6 +40,10 @@ from .runner import HostRunner, _never
 
 __all__ = ["LaneRunner"]
 
+# a worker's resident memory, measured on Hopper-v5: about 520 MB (JAX's runtime, MuJoCo,
+# gymnasium, numpy); the workers take at most half of the memory available
+WORKER_BYTES = 600 << 20
+
 # JAX settings a worker takes from its parent (the rest comes with XLA_FLAGS)
 _JAX_SETTINGS = ("jax_enable_x64", "jax_cpu_enable_async_dispatch",
                  "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
@@ -57,7 +61,8 @@ class LaneRunner:
     """The runner of ``config`` with one lane (a one-seed ``HostRunner``) per seed.
 
     ``workers``: how many worker processes (default: one more than this process's cores,
-    at most one per seed); a worker with several seeds takes their updates in turn, each
+    at most one per seed, and at most as many as half the available memory holds at
+    ``WORKER_BYTES`` each); a worker with several seeds takes their updates in turn, each
     still a one-seed loop. ``processes=False`` runs the lanes one after another in this
     process: the same numbers, for tests and for comparison (and the mode with an
     ``advantage_hook``, which cannot travel to a worker). A ``gymnasium-subproc`` backend
@@ -93,7 +98,13 @@ class LaneRunner:
         # the seeds' lanes in worker processes: one seed each up to one more worker than
         # cores (one can learn while the others step), else contiguous groups of seeds
         # whose updates a worker takes in turn
-        n = max(1, min(config.seeds, workers or available_cores() + 1))
+        if workers is None:
+            from .memory import available_host_memory
+
+            room = available_host_memory()
+            workers = min(available_cores() + 1,
+                          room // (2 * WORKER_BYTES) if room is not None else config.seeds)
+        n = max(1, min(config.seeds, workers))
         self._groups = [g.tolist() for g in np.array_split(np.arange(config.seeds), n)]
         self._workers: list = []  # (connection, process) per group
         self._held = None  # (the stacked state the lanes hold, their stacked snapshots)
