@@ -122,15 +122,29 @@ class _LeanStep:
         import mujoco
 
         self._mj_step = mujoco.mj_step
-        self.coords, self.clip, self.health = coords, clip, health
+        self.coords, self.clip = coords, clip
+        self.nq = env.model.nq
         self.start = coords if env._exclude_current_positions_from_observation else 0
         self.skip, self.dt = env.frame_skip, env.dt
         self.fw, self.cw = env._forward_reward_weight, env._ctrl_cost_weight
+        self.health = health
         if health is not None:
-            self.hr, self.terminate = env._healthy_reward, env._terminate_when_unhealthy
-            self.z_range, self.angle_range = env._healthy_z_range, env._healthy_angle_range
+            # healthy: lo < x < hi for every entry of x = state[1:] (qpos[1] the height,
+            # qpos[2] the angle; Hopper also every entry of the state from qpos[2] on),
+            # two ranges on one entry merged into one (the same strict comparisons)
+            self.hr, self.terminate = env._healthy_reward, bool(env._terminate_when_unhealthy)
+            (z_lo, z_hi), (a_lo, a_hi) = env._healthy_z_range, env._healthy_angle_range
             if health == "hopper":
-                self.state_range = env._healthy_state_range
+                width = self.nq + env.model.nv - 1
+                s_lo, s_hi = env._healthy_state_range
+                self.lo = np.full(width, float(s_lo))
+                self.hi = np.full(width, float(s_hi))
+                self.lo[1], self.hi[1] = max(a_lo, s_lo), min(a_hi, s_hi)
+            else:
+                self.lo, self.hi = np.empty(2), np.empty(2)
+                self.lo[1], self.hi[1] = a_lo, a_hi
+            self.lo[0], self.hi[0] = z_lo, z_hi
+        self._views: dict = {}
 
     @classmethod
     def for_env(cls, env) -> Optional["_LeanStep"]:
@@ -142,36 +156,39 @@ class _LeanStep:
         except AttributeError:  # another gymnasium than the one these formulas follow
             return None
 
+    def _arrays(self, envs) -> list:
+        """Each environment's model, data and the numpy views of its qpos, qvel and ctrl
+        (MuJoCo's own memory: the same arrays for the life of the data, resets included)."""
+        key = tuple(map(id, envs))
+        if key not in self._views:
+            self._views[key] = (envs, [(e.model, e.data, e.data.qpos, e.data.qvel, e.data.ctrl)
+                                       for e in envs])
+        return self._views[key][1]
+
     def __call__(self, envs, actions):
         """(observations [n, d], rewards [n], terminated [n]) after one step of each."""
-        n, c, step = len(envs), self.coords, self._mj_step
-        first = envs[0].data
+        views, c, nq, step, skip = self._arrays(envs), self.coords, self.nq, self._mj_step, \
+            self.skip
+        n = len(views)
+        state = np.empty((n, nq + views[0][3].size))  # qpos then qvel, per environment
         before = np.empty((n, c))
-        qpos = np.empty((n, first.qpos.size))
-        qvel = np.empty((n, first.qvel.size))
-        for i, env in enumerate(envs):
-            data = env.data
-            before[i] = data.qpos[:c]
-            data.ctrl[:] = actions[i]
-            step(env.model, data, nstep=self.skip)
-            qpos[i] = data.qpos
-            qvel[i] = data.qvel
-        velocity = (qpos[:, :c] - before) / self.dt
-        vel_obs = np.clip(qvel, -10, 10) if self.clip else qvel
-        obs = np.concatenate((qpos[:, self.start:], vel_obs), axis=1)
-        forward = self.fw * velocity[:, 0]
+        for i, (model, data, qpos, qvel, ctrl) in enumerate(views):
+            before[i] = qpos[:c]
+            ctrl[:] = actions[i]
+            step(model, data, nstep=skip)
+            state[i, :nq] = qpos
+            state[i, nq:] = qvel
+        obs = state[:, self.start:].copy()
+        if self.clip:
+            np.clip(obs[:, nq - self.start:], -10, 10, out=obs[:, nq - self.start:])
+        forward = self.fw * ((state[:, :c] - before) / self.dt)[:, 0]
         ctrl_cost = self.cw * np.sum(np.square(np.asarray(actions)), axis=1)
         if self.health is None:
             return obs, forward - ctrl_cost, np.zeros(n, bool)
-        z, angle = qpos[:, 1], qpos[:, 2]
-        healthy = ((self.z_range[0] < z) & (z < self.z_range[1]) &
-                   (self.angle_range[0] < angle) & (angle < self.angle_range[1]))
-        if self.health == "hopper":
-            state = np.concatenate((qpos, qvel), axis=1)[:, 2:]
-            lo, hi = self.state_range
-            healthy &= np.all((lo < state) & (state < hi), axis=1)
+        x = state[:, 1:1 + len(self.lo)]
+        healthy = np.all((self.lo < x) & (x < self.hi), axis=1)
         reward = (forward + healthy * self.hr) - ctrl_cost
-        return obs, reward, ~healthy & bool(self.terminate)
+        return obs, reward, ~healthy if self.terminate else np.zeros(n, bool)
 
 
 class GymnasiumEnvs:
