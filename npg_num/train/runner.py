@@ -110,7 +110,10 @@ class HostRunner:
 
     ``envs``: the simulators to use (default: started on first use from the config,
     environment i of seed s from the reset seed 10_000 * s + i); ``sharding``: the seeds'
-    placement (default ``seed_sharding(config.seeds)``).
+    placement (default ``seed_sharding(config.seeds)``); ``numpy_policy``: the rollout's
+    actions from ``rollout_host.NumpyPolicy`` rather than the jitted ``make_act`` (the
+    lanes' way); ``programs``: another runner of the same configuration but its seed,
+    whose compiled programs this one shares (``lanes.LaneRunner``'s seeds).
     """
 
     def __init__(self, config: TrainConfig, chunk_len: int = 1, *, envs=None, sharding=None,
