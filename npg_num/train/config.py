@@ -298,9 +298,10 @@ RL_ZOO_TRPO: dict[str, dict[str, Any]] = {
 # rl-zoo's MuJoCo defaults (its entries for Box2D's walkers are those too); a discrete one
 # on the host from the settings' own (tuned on CartPole), in this process
 # (``host_backend="gymnasium"``: the environments are cheap, a worker costs more than it
-# saves); MuJoCo with each seed in a lane of its own (``lanes.LaneRunner``: 1.7-1.9x the
-# batched schedule's steps/s on 2 cores, the same returns; docs/training.md, "Lanes"),
-# with its workers when a run is given ``host_schedule="batched"``. Acrobot and MountainCar (sparse) with GAE lambda 0.98;
+# saves); MuJoCo with each seed in a lane of its own (``lanes.LaneRunner``: 1.4-1.7x the
+# batched schedule's steps/s measured in the same run on 2 cores, the same returns;
+# docs/training.md, "Lanes"), with its workers when a run is given
+# ``host_schedule="batched"``. Acrobot and MountainCar (sparse) with GAE lambda 0.98;
 # Pendulum with gamma 0.95. Ant: a smaller initial standard deviation (e^-1, not 1): with
 # std 1 the control cost (0.5 |a|^2) outweighs the reward for staying alive and TRPO did
 # not learn in 1M steps (docs/training.md, "Locomotion"); measured for trpo, given to all
