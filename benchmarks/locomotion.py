@@ -173,12 +173,8 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
         if backend == "lanes":  # the schedule: a gymnasium lane per seed, in its process
             train = training_steps_per_second(env_id, "gymnasium", seeds, updates,
                                               schedule="lanes")
-            ph = train["phase_share"]
-            learn = ph.get("learn", 0) + ph.get("learn_first", 0)
-            rows.append(f"| `--host-schedule lanes` (gymnasium, a process per seed; phases "
-                        f"summed over the seeds) | | | {train['steps_per_s']:,.0f} | "
-                        f"{train['steps_per_s'] / raw1:.2f} | {ph.get('simulator', 0):.0%} | "
-                        f"{ph.get('policy', 0):.0%} | {learn:.0%} | {ph['waiting']:.0%} |")
+            rows.append(_training_row("`--host-schedule lanes` (gymnasium, a process per "
+                                      "seed; phases summed over the seeds) | |", train, raw1))
             continue
         try:
             raw = backend_steps_per_second(env_id, backend, n_envs)
@@ -190,13 +186,17 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
                         f"| | | | | | |")
             continue
         train = training_steps_per_second(env_id, backend, seeds, updates)
-        ph = train["phase_share"]
-        learn = ph.get("learn", 0) + ph.get("learn_first", 0)
-        rows.append(f"| {backend} | {raw:,.0f} | {raw / raw1:.2f} | "
-                    f"{train['steps_per_s']:,.0f} | {train['steps_per_s'] / raw1:.2f} | "
-                    f"{ph.get('simulator', 0):.0%} | {ph.get('policy', 0):.0%} | "
-                    f"{learn:.0%} | {ph['waiting']:.0%} |")
+        rows.append(_training_row(f"{backend} | {raw:,.0f} | {raw / raw1:.2f}", train, raw1))
     return "\n".join(rows) + "\n"
+
+
+def _training_row(first: str, train: dict, raw1: float) -> str:
+    """A row of ``speed_table``: its first cells as given, then the training figures."""
+    ph = train["phase_share"]
+    learn = ph.get("learn", 0) + ph.get("learn_first", 0)
+    return (f"| {first} | {train['steps_per_s']:,.0f} | {train['steps_per_s'] / raw1:.2f} | "
+            f"{ph.get('simulator', 0):.0%} | {ph.get('policy', 0):.0%} | {learn:.0%} | "
+            f"{ph['waiting']:.0%} |")
 
 
 def mj_step_seconds(env_id: str, steps: int = 20_000, seed: int = 0) -> float:
@@ -510,7 +510,7 @@ def _short_tables(args, prefix: str, table_of) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--envs", default="Hopper-v5,HalfCheetah-v5")
     p.add_argument("--algo", default="trpo", choices=list(ALGOS))
@@ -531,7 +531,11 @@ def main(argv=None) -> int:
                         "and the steps/s they bound on this machine's cores, then stop")
     p.add_argument("--sb3-worker", nargs=5, metavar=("ENV", "SEED", "STEPS", "EPISODES", "OUT"),
                    help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     if args.sb3_worker:
         env_id, seed, steps, episodes, out = args.sb3_worker
         sb3_worker(env_id, int(seed), int(steps), int(episodes), Path(out))

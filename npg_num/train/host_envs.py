@@ -144,7 +144,7 @@ class _LeanStep:
                 self.lo, self.hi = np.empty(2), np.empty(2)
                 self.lo[1], self.hi[1] = a_lo, a_hi
             self.lo[0], self.hi[0] = z_lo, z_hi
-        self._views: dict = {}
+        self._views = None  # (the environments, their arrays): the last block stepped
 
     @classmethod
     def for_env(cls, env) -> Optional["_LeanStep"]:
@@ -159,11 +159,10 @@ class _LeanStep:
     def _arrays(self, envs) -> list:
         """Each environment's model, data and the numpy views of its qpos, qvel and ctrl
         (MuJoCo's own memory: the same arrays for the life of the data, resets included)."""
-        key = tuple(map(id, envs))
-        if key not in self._views:
-            self._views[key] = (envs, [(e.model, e.data, e.data.qpos, e.data.qvel, e.data.ctrl)
-                                       for e in envs])
-        return self._views[key][1]
+        if self._views is None or self._views[0] is not envs:  # one block: its own list
+            self._views = (envs, [(e.model, e.data, e.data.qpos, e.data.qvel, e.data.ctrl)
+                                  for e in envs])
+        return self._views[1]
 
     def __call__(self, envs, actions):
         """(observations [n, d], rewards [n], terminated [n]) after one step of each."""
@@ -447,6 +446,24 @@ def serve_block(conn, env_id: str, seeds, shm_fd: int, action_dim: int,
         envs.close()
 
 
+def close_worker(conn, proc, timeout: float) -> None:
+    """Ask a worker process (``host_worker``, ``lane_worker``) to end with a pickled
+    ``("close", None)``, wait ``timeout`` seconds for it, kill it if it does not end, and
+    close the connection."""
+    import pickle
+
+    try:
+        conn.send_bytes(pickle.dumps(("close", None)))
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except Exception:  # noqa: BLE001 - a worker that does not stop is killed
+        proc.kill()
+        proc.wait()
+    conn.close()
+
+
 @contextlib.contextmanager
 def _signals_ignored():
     """SIGINT, SIGTERM and SIGHUP ignored in this process for the block (main thread only):
@@ -598,16 +615,7 @@ class SubprocEnvs:
 
     def close(self) -> None:
         for conn, proc, shared in self._workers:
-            try:
-                conn.send_bytes(self._pickle.dumps(("close", None)))
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001 - a worker that does not stop is killed
-                proc.kill()
-                proc.wait()
-            conn.close()
+            close_worker(conn, proc, timeout=5)
             shared.close()
         self._workers = []
         self.local.close()

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import NPGInputError
 from .config import TrainConfig
-from .host_envs import HostEnvError
+from .host_envs import HostEnvError, close_worker
 from .runner import HostRunner, _never
 
 __all__ = ["LaneRunner"]
@@ -346,17 +346,8 @@ class LaneRunner:
         return jax.tree.map(widen, self.local.template())
 
     def close(self) -> None:
-        for i, (conn, proc) in enumerate(self._workers):
-            try:
-                conn.send_bytes(pickle.dumps(("close", None)))
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=10)
-            except Exception:  # noqa: BLE001 - a worker that does not stop is killed
-                proc.kill()
-                proc.wait()
-            conn.close()
+        for conn, proc in self._workers:
+            close_worker(conn, proc, timeout=10)
         self._workers = []
         for lane in self.lanes or [self.local]:
             lane.close()
