@@ -162,3 +162,8 @@ def test_numpy_policy_equals_the_jitted_policy(seed, discrete, seeds):
             assert np.mean(got == want) >= 0.9
         else:
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        # a lane's one-seed policy (2-D products) gives its seed's row bit for bit
+        for s in range(seeds):
+            one = NumpyPolicy(policy, config.normalize_obs, theta[s:s + 1],
+                              jax.tree.map(lambda x: x[s:s + 1], norm), noise[s:s + 1])
+            np.testing.assert_array_equal(one(obs[s:s + 1], t), got[s:s + 1])

@@ -128,6 +128,53 @@ def test_lean_step_equals_gymnasiums_own_step_bit_for_bit(env_id):
         x.close()
 
 
+@pytest.mark.parametrize("env_id,dtype", [("Hopper-v5", np.float32),
+                                           ("Walker2d-v5", np.float64),
+                                           ("HalfCheetah-v5", np.float32),
+                                           ("Swimmer-v5", np.float32)])
+def test_lean_rollout_equals_a_rollout_of_gymnasiums_own_steps(env_id, dtype):
+    """``host_rollout`` through ``GymnasiumEnvs.rollout`` (the lean step, the rewards and
+    the episodes' bookkeeping after the loop) gives what a rollout of gymnasium's own
+    ``step`` calls gives, bit for bit: the trajectory, where the next rollout starts, the
+    episodes' returns (in ``dtype``, rounded at every step) and the steps into each
+    episode, over two rollouts with falls, time limits and resets; 2 seeds x 2 envs."""
+    from npg_num.train.rollout_host import HostEpisodes, host_rollout
+    from npg_num.train.state import Episodes
+
+    seeds, s, e, T = [3, 4, 5, 6], 2, 2, 180
+    lean, plain = GymnasiumEnvs(env_id, seeds), GymnasiumEnvs(env_id, seeds, lean=False)
+    assert lean.lean is not None and plain.lean is None
+    lean.max_steps = plain.max_steps = 70  # time limits within the test
+    a_dim = len(lean.action_low)
+    # beyond the bounds now and then: the clipping is part of the step
+    actions = np.random.default_rng(5).normal(0, 0.8, (2, s, T, e, a_dim)).astype(dtype)
+
+    def act_from(table):
+        return lambda obs, t: table[:, t]
+
+    runs = []
+    for envs in (lean, plain):
+        obs = envs.reset_all().reshape(s, e, -1).astype(dtype)
+        episodes = HostEpisodes.from_device(Episodes(
+            running_return=np.full((s, e), 0.25, dtype), running_length=np.zeros((s, e), np.int32),
+            last_return=np.zeros((s, e), dtype), finished=np.zeros((s, e), np.int32),
+            ended=np.zeros((s, e), bool)))
+        out, timers = [], {}
+        for k in range(2):
+            traj, obs = host_rollout(envs, act_from(actions[k]), obs, episodes, T, dtype, timers)
+            out += [*traj, obs, *[x.copy() for x in episodes], envs.steps.copy()]
+        assert timers["simulator"] > 0 and timers["policy"] > 0
+        runs.append(out)
+        envs.close()
+    for a, b in zip(*runs):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    traj_done = runs[0][4]
+    assert traj_done.any() and runs[0][1].dtype == dtype  # episodes ended; actions as given
+    if env_id in ("Hopper-v5", "Walker2d-v5"):
+        assert runs[0][3].any()  # falls (terminal states), not only time limits
+
+
 def test_lean_step_is_not_used_where_it_would_differ(monkeypatch):
     """Ant (its contact terms) runs gymnasium's own step; and a lean step that would give
     other numbers than gymnasium's fails the check made with each block, so gymnasium's
