@@ -330,7 +330,8 @@ class GymnasiumEnvs:
         n, T = self.n, num_steps
         width, d = lean.width(envs), self.obs_dim
         a_dim = self.action_size
-        low, high = self.action_low, self.action_high
+        low, high = (np.ascontiguousarray(np.broadcast_to(b, (n, a_dim)))
+                     for b in (self.action_low, self.action_high))
         observations = np.empty((T + 1, n, d))
         observations[0] = obs
         action = np.empty((T, n, a_dim), action_dtype)
@@ -350,8 +351,11 @@ class GymnasiumEnvs:
             a = act(observations[t], t)
             t1 = clock()
             action[t] = a
-            # np.clip(a, low, high): the same numbers, less overhead per call
-            np.minimum(np.maximum(a, low, out=ctrl[t]), high, out=ctrl[t])
+            # np.clip(a, low, high): the same numbers, less overhead per call (one dtype,
+            # one shape)
+            c = ctrl[t]
+            c[:] = a
+            np.minimum(np.maximum(c, low, out=c), high, out=c)
             lean.advance(envs, ctrl[t], before[t], state[t])
             ob = observations[t + 1]
             lean.observe(state[t], ob)
