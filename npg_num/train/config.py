@@ -298,7 +298,7 @@ RL_ZOO_TRPO: dict[str, dict[str, Any]] = {
 # rl-zoo's MuJoCo defaults (its entries for Box2D's walkers are those too); a discrete one
 # on the host from the settings' own (tuned on CartPole), in this process
 # (``host_backend="gymnasium"``: the environments are cheap, a worker costs more than it
-# saves); MuJoCo with each seed in a lane of its own (``lanes.LaneRunner``: 1.4-1.7x the
+# saves); MuJoCo with each seed in a lane of its own (``lanes.LaneRunner``: 1.6-2.2x the
 # batched schedule's steps/s measured in the same run on 2 cores, the same returns;
 # docs/training.md, "Lanes"), with its workers when a run is given
 # ``host_schedule="batched"``. Acrobot and MountainCar (sparse) with GAE lambda 0.98;
