@@ -244,7 +244,8 @@ class GymnasiumEnvs:
     gymnasium's v5 Hopper, Walker2d, HalfCheetah and Swimmer with ``_LeanStep`` (the same
     numbers, bit for bit: checked on a scratch environment when the block is made, and
     tested; if the check fails, gymnasium's own ``step`` is used); ``False``: always
-    gymnasium's own ``step``.
+    gymnasium's own ``step``. With the lean step, ``rollout`` runs a whole rollout
+    (``rollout_host.host_rollout`` uses it): the numbers of as many ``step`` calls.
     """
 
     backend = "gymnasium"

@@ -55,7 +55,6 @@ class HostEpisodes(NamedTuple):
         self.finished[:] += done
         self.ended[:] = done
 
-
     def run(self, reward, done) -> None:
         """``step`` for each of T steps: ``reward`` [S, T, E] (float64, as the
         environments gave it), ``done`` [S, T, E]; the same numbers as T calls."""
@@ -159,7 +158,9 @@ class NumpyPolicy:
         """One seed's constants broadcast to ``rows`` observations: the same numbers, and
         numpy's operations on arrays of one shape cost about a third of a broadcast's."""
         if self._consts is None or self._consts[0] != rows:
-            full = lambda a: np.ascontiguousarray(np.broadcast_to(a, (rows,) + a.shape[-1:]))  # noqa: E731
+            def full(a):
+                return np.ascontiguousarray(np.broadcast_to(a, (rows,) + a.shape[-1:]))
+
             norm = ()
             if self.normalize:
                 bound = np.full((rows, self.mean.shape[-1]), 10.0, self.dtype)
@@ -270,7 +271,7 @@ def _lean_rollout(envs, act, obs, episodes: HostEpisodes, num_steps: int, dtype,
 
     out = envs.rollout(act_flat, obs.reshape(n, d), num_steps, dtype, timers)
 
-    def lay(x):  # [T, n, ...] -> [S, T, E, ...] in ``dtype``
+    def lay(x):  # [T, n, ...] -> [S, T, E, ...]
         x = x.reshape((num_steps, s, e) + x.shape[2:])
         return np.ascontiguousarray(np.moveaxis(x, 0, 1))
 
