@@ -366,17 +366,12 @@ class GymnasiumEnvs:
             if (term is not None and term.any()) or left <= 0 or not np.isfinite(ob).all():
                 steps += pending
                 pending = 0
-                done = ~np.all(np.isfinite(ob), axis=1)
                 if term is not None:
                     terminated[t] = term
-                    done |= term
-                if limit:
-                    done |= steps >= limit
-                truncated[t] = done & ~terminated[t]
+                after, truncated[t], done = self._end_episodes(ob, terminated[t])
                 for i in np.flatnonzero(done):
                     before_reset.append((t, i, ob[i].copy()))
-                    ob[i] = _flat(envs[i].reset()[0])
-                    steps[i] = 0
+                ob[done] = after[done]
                 if limit:
                     left = int(limit - steps.max())
             t_sim += clock() - t1
@@ -394,6 +389,15 @@ class GymnasiumEnvs:
         """``step`` with ``_LeanStep``: the same results, the resets as there."""
         next_obs, reward, terminated = self.lean(self.envs, actions)
         self.steps += 1
+        obs, truncated, _ = self._end_episodes(next_obs, terminated)
+        return HostStep(next_obs, reward, terminated, truncated, obs)
+
+    def _end_episodes(self, next_obs, terminated) -> tuple:
+        """After a lean step (``self.steps`` counted): an episode ends where it
+        ``terminated``, where its observation is not finite, or at the time limit; those
+        environments are reset. Returns (the observations where the next step starts:
+        ``next_obs`` itself if none ended, else a copy with the resets' rows, truncated
+        [n], done [n])."""
         done = terminated | ~np.all(np.isfinite(next_obs), axis=1)
         if self.max_steps:
             done |= self.steps >= self.max_steps
@@ -403,7 +407,7 @@ class GymnasiumEnvs:
             for i in np.flatnonzero(done):
                 obs[i] = _flat(self.envs[i].reset()[0])
                 self.steps[i] = 0
-        return HostStep(next_obs, reward, terminated, done & ~terminated, obs)
+        return obs, done & ~terminated, done
 
     def snapshot(self) -> Optional[HostSnapshot]:
         """The simulators' states (MuJoCo), else None (they cannot be saved)."""
