@@ -123,12 +123,30 @@ def backend_steps_per_second(env_id: str, backend: str, n_envs: int, seconds: fl
     return rate
 
 
+def cpu_seconds(pids=()) -> float | None:
+    """CPU seconds (user + system, every thread) used so far by this process and the
+    processes ``pids``; None where Linux's ``/proc`` cannot tell (another OS, a process
+    gone)."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (man 5 proc)
+    return total
+
+
 def training_steps_per_second(env_id: str, backend: str, seeds: int, updates: int,
                               algo: str = "trpo", schedule: str = "batched") -> dict:
     """``updates`` updates of npg-train's host loop (compiled first, not timed; with
     ``schedule="lanes"`` in its worker processes, all updates in one chunk, as npg-train's
-    chunks of 10): environment steps per second over all seeds, and the loop's phases
-    (for lanes, each phase's seconds summed over the lanes, so shares can pass 100%)."""
+    chunks of 10): environment steps per second over all seeds, the loop's phases (for
+    lanes, each phase's seconds summed over the lanes, so shares can pass 100%), and the
+    CPU seconds the run used per environment step (this process and, for lanes, its
+    workers; None where they cannot be read)."""
     from npg_num.train import default_config
     from npg_num.train.lanes import LaneRunner
     from npg_num.train.runner import HostRunner
@@ -145,14 +163,17 @@ def training_steps_per_second(env_id: str, backend: str, seeds: int, updates: in
         else:
             runner.timers.clear()
             runner.per_update.clear()
-        t0 = time.perf_counter()
+        pids = runner.worker_pids if lanes else ()
+        cpu0, t0 = cpu_seconds(pids), time.perf_counter()
         state, _ = runner.run(state, updates)
-        secs = time.perf_counter() - t0
+        secs, cpu1 = time.perf_counter() - t0, cpu_seconds(pids)
     finally:
         runner.close()
     phases = {k: v / secs for k, v in runner.timers.items()}
     phases["waiting"] = sum(runner.per_update["waiting"]) / secs * (seeds if lanes else 1)
-    return {"steps_per_s": updates * config.batch_size * seeds / secs, "phase_share": phases}
+    steps = updates * config.batch_size * seeds
+    cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / steps
+    return {"steps_per_s": steps / secs, "phase_share": phases, "cpu_per_step_s": cpu}
 
 
 def speed_table(env_id: str, seeds: int, updates: int) -> str:
@@ -233,10 +254,16 @@ def lane_costs(env_id: str, updates: int, algo: str = "trpo") -> dict:
     try:
         state, _ = runner.run(runner.fresh_state(), 2)
         runner.per_update.clear()
+        cpu0 = time.process_time()
         runner.run(state, updates)
+        cpu = (time.process_time() - cpu0) / (updates * config.batch_size)
     finally:
         runner.close()
-    return {k: float(np.mean(v)) / config.batch_size for k, v in runner.per_update.items()}
+    costs = {k: float(np.mean(v)) / config.batch_size for k, v in runner.per_update.items()}
+    # the CPU seconds of every thread: learn runs on XLA's thread pool, on more than one
+    # core at a time, so the lane's cost in cores is above its wall time
+    costs["cpu"] = cpu
+    return costs
 
 
 def limit_table(env_id: str, seeds: int, updates: int, cores: int) -> str:
@@ -278,17 +305,25 @@ def limit_table(env_id: str, seeds: int, updates: int, cores: int) -> str:
     ]
     lane = lane_costs(env_id, updates)
     lanes = training_steps_per_second(env_id, "gymnasium", seeds, updates, schedule="lanes")
-    cpu = lane["wall"]
+    wall, cpu, rate = lane["wall"], lane["cpu"], lanes["steps_per_s"]
     rows += [
         "", "### `--host-schedule lanes`: one lane alone, per environment step (us)", "",
-        "| simulator | policy | learn | waiting | all (wall) |", "|---|---|---|---|---|",
+        "| simulator | policy | learn | waiting | all (wall) | all (CPU, every thread) |",
+        "|---|---|---|---|---|---|",
         f"| {us(lane['simulator'])} | {us(lane['policy'])} | {us(lane['learn'])} | "
-        f"{us(lane['waiting'])} | {us(cpu)} |", "",
-        f"bound, {cores} cores each busy with lanes all the time: {cores / cpu:,.0f} steps/s "
+        f"{us(lane['waiting'])} | {us(wall)} | {us(cpu)} |", "",
+        f"bound, {cores} cores each busy with lanes all the time, from the wall time: "
+        f"{cores / wall:,.0f} steps/s = {cores / wall / raw:.2f} x raw",
+        f"bound from the CPU time (learn's thread pool counted): {cores / cpu:,.0f} steps/s "
         f"= {cores / cpu / raw:.2f} x raw",
-        f"measured, {seeds} lanes: {lanes['steps_per_s']:,.0f} steps/s = "
-        f"{lanes['steps_per_s'] / raw:.2f} x raw",
+        f"measured, {seeds} lanes: {rate:,.0f} steps/s = {rate / raw:.2f} x raw",
     ]
+    if lanes["cpu_per_step_s"] is not None:
+        used = lanes["cpu_per_step_s"]
+        rows.append(
+            f"the {seeds} lanes used {us(used)} us of CPU per environment step "
+            f"({used / cpu:.2f} x a lane alone), the cores busy "
+            f"{100 * used * rate / cores:.0f}% of the time")
     return "\n".join(rows) + "\n"
 
 

@@ -7,6 +7,8 @@ worker that dies is one clear error. The policy the lanes compute with numpy equ
 jitted one to rounding. No test here times anything (speed: benchmarks/locomotion.py).
 """
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -56,6 +58,12 @@ def test_each_lane_computes_a_one_seed_run_overlapped_or_not():
             state, second = lanes.run(state, 2)
             runs[mode] = (first, second, np.asarray(state.theta))
             assert lanes.timers["simulator"] > 0 and lanes.timers["learn"] >= 0
+            # the workers' process ids (the benchmark reads their CPU time): live children
+            pids = lanes.worker_pids
+            assert len(pids) == (int(mode) if lanes.processes else 0)
+            if os.path.isdir("/proc"):
+                assert all(os.path.exists(f"/proc/{pid}") for pid in pids)
+            assert os.getpid() not in pids and len(set(pids)) == len(pids)
         finally:
             lanes.close()
     for s in range(cfg.seeds):

@@ -317,6 +317,12 @@ class LaneRunner:
     def clear_timers(self) -> None:
         self._timers, self._per_update = {}, {}
 
+    @property
+    def worker_pids(self) -> list:
+        """The process ids of the lanes' worker processes (empty before the first chunk
+        starts them, and with ``processes=False``)."""
+        return [proc.pid for _, proc in self._workers]
+
     def compile(self, state):
         """Compile one lane's ``learn`` here (every lane runs the same program; the
         workers compile their own, from the compilation cache when it is on); returns it,
