@@ -77,14 +77,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/derive.py
 
 # MuJoCo locomotion (about two hours on 2 cores): returns at 1M steps beside the
-# published ones and sb3-contrib TRPO (when '.[bench]' is installed), the same with the
-# seeds in lanes (--host-schedule lanes), then the speed of the host backends and
-# schedules; resumable (results under report/locomotion/)
+# published ones with --host-schedule batched, then with the seeds in lanes (the MuJoCo
+# default) beside sb3-contrib TRPO in the same run (when '.[bench]' is installed), then
+# the speed of the host backends and schedules; resumable (results under
+# report/locomotion/)
 bench-mujoco: $(EXTRAS)
-	$(PY) benchmarks/locomotion.py --envs Hopper-v5,HalfCheetah-v5 --seeds 3 --sb3
+	$(PY) benchmarks/locomotion.py --envs Hopper-v5,HalfCheetah-v5 --seeds 3
 	$(PY) benchmarks/locomotion.py --envs Walker2d-v5,Swimmer-v5,Ant-v5 --seeds 3
 	$(PY) benchmarks/locomotion.py --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3 \
-		--schedule lanes --backend gymnasium
+		--schedule lanes --backend gymnasium --sb3
 	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3
 
 clean:
