@@ -88,5 +88,9 @@ bench-mujoco: $(EXTRAS)
 		--schedule lanes --backend gymnasium --sb3
 	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3
 
+# what make itself wrote: the derivation report and benchmark results, make run's own run
+# directory, the test caches. Not runs/ as a whole: npg-train's default --out puts the
+# user's own runs there
 clean:
-	rm -rf report runs .pytest_cache .hypothesis
+	rm -rf report runs/make-run .pytest_cache .hypothesis
+	@rmdir runs 2>/dev/null || true
