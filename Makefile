@@ -76,9 +76,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/approximations.py
 	$(PY) benchmarks/derive.py
 
-# MuJoCo locomotion (about two hours on 2 cores): returns at 1M steps beside the
-# published ones with --host-schedule batched, then with the seeds in lanes (the MuJoCo
-# default) beside sb3-contrib TRPO in the same run (when '.[bench]' is installed), then
+# MuJoCo locomotion (about an hour and a half on 2 cores): returns at 1M steps beside
+# the published ones with --host-schedule batched, then with the seeds in lanes (the MuJoCo
+# default) beside sb3-contrib TRPO in the same run (when '.[bench]' is installed; Swimmer
+# and Ant in lanes without it), then
 # the speed of the host backends and schedules; resumable (results under
 # report/locomotion/)
 bench-mujoco: $(EXTRAS)
@@ -86,6 +87,8 @@ bench-mujoco: $(EXTRAS)
 	$(PY) benchmarks/locomotion.py --envs Walker2d-v5,Swimmer-v5,Ant-v5 --seeds 3
 	$(PY) benchmarks/locomotion.py --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3 \
 		--schedule lanes --backend gymnasium --sb3
+	$(PY) benchmarks/locomotion.py --envs Swimmer-v5,Ant-v5 --seeds 3 --schedule lanes \
+		--backend gymnasium
 	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3
 
 # what make itself wrote: the derivation report and benchmark results, make run's own run
