@@ -89,7 +89,8 @@ bench-mujoco: $(EXTRAS)
 		--schedule lanes --backend gymnasium --sb3
 	$(PY) benchmarks/locomotion.py --envs Swimmer-v5,Ant-v5 --seeds 3 --schedule lanes \
 		--backend gymnasium
-	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3
+	$(PY) benchmarks/locomotion.py --speed --envs Hopper-v5,Walker2d-v5,HalfCheetah-v5 --seeds 3 \
+		--pairs 3
 
 # what make itself wrote: the derivation report and benchmark results, make run's own run
 # directory, the test caches. Not runs/ as a whole: npg-train's default --out puts the

@@ -24,6 +24,11 @@ with ``npg-train --resume``. An interrupted sb3 run starts over (sb3 has no resu
 
     python benchmarks/locomotion.py --envs Hopper-v5,HalfCheetah-v5 --seeds 3 --sb3
     python benchmarks/locomotion.py --envs Walker2d-v5,Swimmer-v5,Ant-v5 --seeds 3
+
+``--speed`` only compares the host backends and schedules in short runs (``--speed-updates``
+updates each); ``--pairs K`` then measures the lanes against raw stepping K more times,
+each pair back to back, and prints the median, for a ratio that one slow spell of a shared
+machine does not decide. ``--limit`` measures what bounds the lanes on this machine.
 """
 
 from __future__ import annotations
@@ -176,8 +181,22 @@ def training_steps_per_second(env_id: str, backend: str, seeds: int, updates: in
     return {"steps_per_s": steps / secs, "phase_share": phases, "cpu_per_step_s": cpu}
 
 
-def speed_table(env_id: str, seeds: int, updates: int) -> str:
-    """Backends compared in one run: raw stepping and training steps/s."""
+def lanes_ratios(env_id: str, seeds: int, updates: int, pairs: int) -> list:
+    """The lanes' training steps/s over raw single-environment stepping, ``pairs`` times,
+    each pair measured back to back (raw, then the lanes), so that a slow spell of a
+    shared machine lands in one pair rather than in a ratio of two distant figures."""
+    ratios = []
+    for _ in range(pairs):
+        raw = raw_steps_per_second(env_id)
+        lanes = training_steps_per_second(env_id, "gymnasium", seeds, updates,
+                                          schedule="lanes")
+        ratios.append(lanes["steps_per_s"] / raw)
+    return ratios
+
+
+def speed_table(env_id: str, seeds: int, updates: int, pairs: int = 0) -> str:
+    """Backends compared in one run: raw stepping and training steps/s; then, with
+    ``pairs``, the lanes against raw in that many back-to-back pairs, and their median."""
     n_envs = seeds * 2
     raw1 = raw_steps_per_second(env_id)
     rows = [f"## {env_id}: host backends, {seeds} seeds x 2 environments, same run", "",
@@ -208,6 +227,11 @@ def speed_table(env_id: str, seeds: int, updates: int) -> str:
             continue
         train = training_steps_per_second(env_id, backend, seeds, updates)
         rows.append(_training_row(f"{backend} | {raw:,.0f} | {raw / raw1:.2f}", train, raw1))
+    if pairs:
+        ratios = lanes_ratios(env_id, seeds, updates, pairs)
+        rows += ["", f"lanes x raw single env, {pairs} more pairs (raw, then the lanes, "
+                 f"back to back): {', '.join(f'{r:.2f}' for r in ratios)}; median "
+                 f"{float(np.median(ratios)):.2f}, range {min(ratios):.2f}-{max(ratios):.2f}"]
     return "\n".join(rows) + "\n"
 
 
@@ -545,6 +569,16 @@ def _short_tables(args, prefix: str, table_of) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a whole number >= 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--envs", default="Hopper-v5,HalfCheetah-v5")
@@ -561,6 +595,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", action="store_true",
                    help="only compare the host backends' speed (short runs), then stop")
     p.add_argument("--speed-updates", type=int, default=10)
+    p.add_argument("--pairs", type=_count, default=0,
+                   help="with --speed: then measure the lanes against raw stepping in this "
+                        "many back-to-back pairs and print their median (default 0)")
     p.add_argument("--limit", action="store_true",
                    help="only measure the per-step costs (MuJoCo, gymnasium, policy, learn) "
                         "and the steps/s they bound on this machine's cores, then stop")
@@ -581,7 +618,7 @@ def main(argv=None) -> int:
             env_id, args.seeds, args.speed_updates, cores))
     if args.speed:
         return _short_tables(args, "speed", lambda env_id: speed_table(
-            env_id, args.seeds, args.speed_updates))
+            env_id, args.seeds, args.speed_updates, args.pairs))
     tag = f"{args.algo}-{args.seeds}x{args.steps}-{args.backend}" + (
         "-lanes" if args.schedule == "lanes" else "")
     results = {}
