@@ -607,7 +607,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.pairs and not args.speed:
+        parser.error("--pairs goes with --speed")
     if args.sb3_worker:
         env_id, seed, steps, episodes, out = args.sb3_worker
         sb3_worker(env_id, int(seed), int(steps), int(episodes), Path(out))
