@@ -79,8 +79,8 @@ bench: $(STAMP)
 # MuJoCo locomotion (about an hour and a half on 2 cores): returns at 1M steps beside
 # the published ones with --host-schedule batched, then with the seeds in lanes (the MuJoCo
 # default) beside sb3-contrib TRPO in the same run (when '.[bench]' is installed; Swimmer
-# and Ant in lanes without it), then
-# the speed of the host backends and schedules; resumable (results under
+# and Ant in lanes without it), then the speed of the host backends and schedules (the
+# lanes against raw stepping in 3 more back-to-back pairs); resumable (results under
 # report/locomotion/)
 bench-mujoco: $(EXTRAS)
 	$(PY) benchmarks/locomotion.py --envs Hopper-v5,HalfCheetah-v5 --seeds 3
